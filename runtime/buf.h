@@ -22,9 +22,11 @@ int nmc_buf_vprintf(struct nmc_buf *b, const char *fmt, va_list ap);
 int nmc_buf_json_str(struct nmc_buf *b, const char *s);
 int nmc_buf_json_strn(struct nmc_buf *b, const char *s, size_t n);
 void nmc_buf_reset(struct nmc_buf *b);
-/* Frees the storage; accepts a zeroed buffer. */
+/* Frees the storage; accepts a zeroed buffer. max is kept, so the buffer
+ * can be reused with the same cap. */
 void nmc_buf_free(struct nmc_buf *b);
-/* Hands the storage to the caller (NUL-terminated, never NULL) and zeroes b. */
+/* Hands the storage to the caller (NUL-terminated, never NULL) and zeroes b
+ * (all but max). len may be NULL. */
 char *nmc_buf_steal(struct nmc_buf *b, size_t *len);
 
 #endif
