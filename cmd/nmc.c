@@ -1,0 +1,301 @@
+/* nmc: the NeverMissCall server and its operator commands.
+ *
+ *   nmc serve [--role web|worker|all]   run the server (one libuv loop)
+ *   nmc migrate up | down N | down all | status
+ *   nmc --version | --help
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "actors/app.h"
+#include "actors/infra/infra.h"
+#include "db/migrate.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+
+#define EXIT_USAGE 2
+#define SHUTDOWN_GRACE_MS 3000
+
+struct server {
+    uv_loop_t loop;
+    struct nmc_app app;
+    struct nmc_config cfg;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t hard_stop;
+    int stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nmc serve [--role web|worker|all]\n"
+            "       nmc migrate up | down N | down all | status\n"
+            "       nmc --version | --help\n");
+}
+
+static void help(void)
+{
+    size_t n;
+    const struct nmc_config_var *vars = nmc_config_vars(&n);
+    printf("nmc %s: NeverMissCall, missed calls to booked jobs.\n\n", NMC_VERSION);
+    usage(stdout);
+    printf("\nroles: web serves HTTP; worker runs the outbox dispatcher and background jobs\n"
+           "(and serves only /healthz, /readyz, /metrics); all (default) does both.\n\n"
+           "environment:\n");
+    for (size_t i = 0; i < n; i++)
+        printf("  %-34s %-24s %s\n", vars[i].name, vars[i].def ? vars[i].def : "(unset)", vars[i].help);
+}
+
+static int load_config(struct nmc_config *cfg)
+{
+    char err[512];
+    if (nmc_config_load(cfg, NULL, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "nmc: configuration error: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (cfg->database_url == NULL || cfg->database_url[0] == '\0') {
+        fprintf(stderr, "nmc: configuration error: DATABASE_URL: required\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+    struct nmc_config cfg;
+    char err[1024];
+    int rc, pending = 0;
+    if (argc < 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int64_t n = 0;
+    int is_up = strcmp(argv[0], "up") == 0 && argc == 1;
+    int is_status = strcmp(argv[0], "status") == 0 && argc == 1;
+    int is_down = strcmp(argv[0], "down") == 0 && argc == 2 &&
+                  (strcmp(argv[1], "all") == 0 || nmc_parse_i64(argv[1], 1, 1000000, &n) == 0);
+    if (!is_up && !is_status && !is_down) {
+        fprintf(stderr, "nmc migrate: expected 'up', 'down N' (N >= 1), 'down all' or 'status'\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if ((rc = load_config(&cfg)) != 0)
+        return rc;
+    const char *dir = nmc_db_migrate_default_dir();
+    if (is_up)
+        rc = nmc_db_migrate_up(cfg.database_url, dir, stdout, err, sizeof(err));
+    else if (is_status)
+        rc = nmc_db_migrate_status(cfg.database_url, dir, stdout, &pending, err, sizeof(err));
+    else
+        rc = nmc_db_migrate_down(cfg.database_url, dir, strcmp(argv[1], "all") == 0 ? -1 : (int)n, stdout, err,
+                                 sizeof(err));
+    nmc_config_free(&cfg);
+    if (rc != 0) {
+        fprintf(stderr, "nmc migrate: %s\n", err);
+        return rc == NMC_EINVAL ? EXIT_USAGE : 1;
+    }
+    return 0;
+}
+
+static void on_closed_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void on_hard_stop(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "infra", "shutdown.forced");
+    nmc_log_msgf(r, "handles still open after %d ms; closing them", SHUTDOWN_GRACE_MS);
+    nmc_log_end(r);
+    uv_walk(&s->loop, on_closed_walk, NULL);
+}
+
+static void on_http_drained(void *ud)
+{
+    struct server *s = ud;
+    nmc_app_stop_modules(&s->app);
+    nmc_infra_stop(&s->app);
+    nmc_rt_stop(s->app.rt);
+    nmc_db_pool_destroy(s->app.db);
+    s->app.db = NULL;
+    nmc_rt_destroy(s->app.rt);
+    s->app.rt = NULL;
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_unref((uv_handle_t *)&s->hard_stop);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct server *s = sig->data;
+    if (s->stopping++) {
+        uv_walk(&s->loop, on_closed_walk, NULL);
+        return;
+    }
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_INFO, "infra", "shutdown.begin");
+    nmc_log_str(r, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    nmc_log_end(r);
+    uv_timer_start(&s->hard_stop, on_hard_stop, SHUTDOWN_GRACE_MS + 1500, 0);
+    if (s->app.http != NULL)
+        nmc_http_server_shutdown(s->app.http, SHUTDOWN_GRACE_MS, on_http_drained, s);
+    else
+        on_http_drained(s);
+}
+
+static int start_http(struct server *s)
+{
+    struct nmc_http_server_opts o = {
+        .bind_addr = s->cfg.bind_addr,
+        .port = s->cfg.port,
+        .max_body_bytes = s->cfg.http_max_body_bytes,
+        .header_timeout_ms = s->cfg.http_header_timeout_ms,
+        .idle_timeout_ms = s->cfg.http_idle_timeout_ms,
+        .max_connections = s->cfg.http_max_connections,
+    };
+    int rc = nmc_http_server_create(&s->loop, &o, &s->app.http);
+    if (rc == 0)
+        rc = nmc_infra_init(&s->app);
+    return rc;
+}
+
+static int start(struct server *s)
+{
+    int rc;
+    struct nmc_db_pool_opts dbo = {
+        .conninfo = s->cfg.database_url,
+        .size = s->cfg.db_pool_size,
+        .query_timeout_ms = s->cfg.db_query_timeout_ms,
+    };
+    if ((rc = nmc_rt_create(&s->loop, 0, &s->app.rt)) != 0 ||
+        (rc = nmc_db_pool_create(s->app.rt, &dbo, &s->app.db)) != 0 || (rc = start_http(s)) != 0)
+        return rc;
+    struct nmc_http_server *http = s->app.http;
+    if (s->cfg.role == NMC_ROLE_WORKER)
+        s->app.http = NULL; /* workers serve only the infra routes */
+    rc = nmc_app_init_modules(&s->app);
+    s->app.http = http;
+    if (rc == 0)
+        rc = nmc_http_server_listen(http);
+    return rc;
+}
+
+static void log_started(struct server *s)
+{
+    static const char *const roles[] = {"all", "web", "worker"};
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_INFO, "infra", "server.started");
+    nmc_log_str(r, "version", NMC_VERSION);
+    nmc_log_str(r, "role", roles[s->cfg.role]);
+    nmc_log_int(r, "port", nmc_http_server_port(s->app.http));
+    nmc_log_int(r, "db_pool_size", s->cfg.db_pool_size);
+    nmc_log_end(r);
+}
+
+static int cmd_serve(struct server *s)
+{
+    int rc = uv_loop_init(&s->loop);
+    if (rc != 0)
+        return 1;
+    nmc_log_setup(s->cfg.log_level, s->cfg.log_message_body_prefix, NULL);
+    nmc_metrics_register_process();
+    s->app.loop = &s->loop;
+    s->app.cfg = &s->cfg;
+    s->app.run_workers = s->cfg.role != NMC_ROLE_WEB;
+    uv_signal_init(&s->loop, &s->sigterm);
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_timer_init(&s->loop, &s->hard_stop);
+    s->sigterm.data = s->sigint.data = s->hard_stop.data = s;
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = start(s)) != 0) {
+        struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "infra", "server.start_failed");
+        nmc_log_error(r, rc, NULL);
+        nmc_log_end(r);
+        fprintf(stderr, "nmc serve: cannot start: %s\n", nmc_strerror(rc));
+        nmc_log_flush();
+        return 1;
+    }
+    log_started(s);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_timer_stop(&s->hard_stop);
+    uv_close((uv_handle_t *)&s->hard_stop, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    nmc_http_server_free(s->app.http);
+    uv_loop_close(&s->loop);
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_INFO, "infra", "shutdown.done");
+    nmc_log_end(r);
+    nmc_log_flush();
+    nmc_metrics_reset();
+    return 0;
+}
+
+static int parse_role(int argc, char **argv, enum nmc_role *role)
+{
+    *role = NMC_ROLE_ALL;
+    for (int i = 0; i < argc; i++) {
+        const char *v = NULL;
+        if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+            v = argv[++i];
+        else if (strncmp(argv[i], "--role=", 7) == 0)
+            v = argv[i] + 7;
+        else {
+            fprintf(stderr, "nmc serve: unknown argument '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (strcmp(v, "all") == 0)
+            *role = NMC_ROLE_ALL;
+        else if (strcmp(v, "web") == 0)
+            *role = NMC_ROLE_WEB;
+        else if (strcmp(v, "worker") == 0)
+            *role = NMC_ROLE_WORKER;
+        else {
+            fprintf(stderr, "nmc serve: --role must be web, worker or all (got '%s')\n", v);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("nmc %s\n", NMC_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        help();
+        return 0;
+    }
+    if (strcmp(argv[1], "migrate") == 0)
+        return cmd_migrate(argc - 2, argv + 2);
+    if (strcmp(argv[1], "serve") == 0) {
+        static struct server s;
+        enum nmc_role role;
+        int rc = parse_role(argc - 2, argv + 2, &role);
+        if (rc == 0)
+            rc = load_config(&s.cfg);
+        if (rc != 0) {
+            if (rc == EXIT_USAGE)
+                usage(stderr);
+            return rc;
+        }
+        s.cfg.role = role;
+        rc = cmd_serve(&s);
+        nmc_config_free(&s.cfg);
+        return rc;
+    }
+    fprintf(stderr, "nmc: unknown command or flag '%s'\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}
