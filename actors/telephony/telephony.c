@@ -1,0 +1,761 @@
+/* Telephony: the Twilio webhooks (owner: sms engineer). See telephony.h.
+ *
+ * Path of one webhook: the route handler (on the loop, borrowed request)
+ * parses the form, checks X-Twilio-Signature, validates the fields it needs
+ * and hands a struct hook with the reply handle to the actor. The actor
+ * maps To -> tenant through its cache (one lookup query on a miss), queues
+ * the hook, and when its mailbox is empty (everything that arrived in this
+ * loop turn has been seen) writes the whole queue as ONE transaction: one
+ * statement per webhook that inserts webhook_events (dedupe) and the domain
+ * event together. After COMMIT it answers every request with empty TwiML,
+ * then wakes the outbox: the SMS can only leave after the answer. */
+#include "actors/telephony/telephony.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "actors/telephony/telephony_sql.h"
+#include "http/body.h"
+#include "providers/twilio_sig.h"
+#include "runtime/buf.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+
+#define MSG_WEBHOOK (NMC_MSG_MODULE_PRIVATE + 100)
+#define FORM_MAX_PAIRS 128
+#define BATCH_MAX 32      /* webhooks per transaction */
+#define TXN_MAX 4         /* transactions in flight; past it webhooks accumulate into bigger batches */
+#define CACHE_BUCKETS 256
+#define NEGATIVE_TTL_MS 30000
+
+const char nmc_telephony_twiml_empty[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>";
+
+enum endpoint { EP_VOICE = 0, EP_SMS, EP_STATUS };
+static const char *const ep_names[] = { "voice-status", "sms", "message-status" };
+static const char *const ep_spans[] = { "webhook.twilio.voice_status", "webhook.twilio.sms_inbound",
+                                        "webhook.twilio.message_status" };
+
+/* One verified webhook on its way to COMMIT. Owns everything it points to. */
+struct hook {
+    struct hook *next;
+    enum endpoint ep;
+    struct nmc_http_handle reply;
+    uint64_t received_ns;
+    char correlation_id[NMC_ID_LEN];
+    struct nmc_span *span;
+    struct nmc_form form;
+    char *mid;              /* ?mid= of a status callback, validated UUID or NULL */
+    char *payload_json;     /* the form as a JSON object, for webhook_events.payload */
+    char event_key[320];    /* webhook_events.event_id */
+    char tenant_id[NMC_ID_LEN];
+    int missed;
+};
+
+enum op_kind { OP_BATCH = 1, OP_LOOKUP };
+
+struct batch {
+    enum op_kind kind;
+    struct hook *items;
+    size_t n;
+};
+
+struct lookup {
+    enum op_kind kind;
+    struct lookup *next;
+    char e164[40];
+    struct hook *waiting;
+};
+
+struct cache_entry {
+    struct cache_entry *next;
+    char e164[40];
+    char tenant_id[NMC_ID_LEN]; /* "" for a number no tenant owns */
+    int64_t expires_ms;         /* 0: until invalidated */
+};
+
+struct telephony {
+    struct nmc_app *app;
+    struct nmc_actor *actor;
+    char base_url[512];
+    struct cache_entry *cache[CACHE_BUCKETS];
+    struct hook *queue, **queue_tail;
+    size_t nqueue;
+    struct lookup *lookups;
+    int txn_inflight;
+};
+
+static struct {
+    struct nmc_metric *sig_failures, *dedupe_hits, *duration, *calls_detected;
+} M;
+
+static void register_metrics(void)
+{
+    M.sig_failures = nmc_metrics_counter("webhook_signature_failures_total",
+                                         "Webhooks rejected for a missing or wrong signature", "provider");
+    M.dedupe_hits = nmc_metrics_counter("webhook_dedupe_hits_total", "Webhooks already seen (replays)", "provider");
+    M.duration = nmc_metrics_histogram("webhook_handler_duration_ms", "Webhook receipt to answer (after COMMIT)",
+                                       "provider,endpoint,status", NULL, 0);
+    M.calls_detected = nmc_metrics_counter("kpi_calls_detected_total", "Missed calls detected", NULL);
+}
+
+/* ---- classification and validation (pure) ---- */
+
+enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const char *duration, int treat_short,
+                                                int short_max)
+{
+    static const char *const missed[] = { "no-answer", "busy", "failed" };
+    static const char *const other[] = { "queued", "initiated", "ringing", "in-progress", "canceled" };
+    if (call_status == NULL)
+        return NMC_TELEPHONY_INVALID;
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(missed); i++)
+        if (strcmp(call_status, missed[i]) == 0)
+            return NMC_TELEPHONY_MISSED;
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(other); i++)
+        if (strcmp(call_status, other[i]) == 0)
+            return NMC_TELEPHONY_NOT_MISSED;
+    if (strcmp(call_status, "completed") != 0)
+        return NMC_TELEPHONY_INVALID;
+    int64_t secs = 0;
+    if (duration != NULL && duration[0] != '\0' && nmc_parse_i64(duration, 0, 86400 * 7, &secs) != 0)
+        return NMC_TELEPHONY_INVALID;
+    if (treat_short && (duration == NULL || duration[0] == '\0' || secs <= short_max))
+        return NMC_TELEPHONY_MISSED;
+    return NMC_TELEPHONY_NOT_MISSED;
+}
+
+int nmc_telephony_is_e164(const char *s)
+{
+    if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
+        return 0;
+    size_t n = 0;
+    for (const char *p = s + 1; *p; p++, n++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return n >= 7 && n <= 15;
+}
+
+/* A Twilio SID: two letters of prefix then 32 hex characters (we accept 1..64
+ * alphanumerics so emulators and tests can use short ones). */
+static int sid_valid(const char *s, const char *prefix1, const char *prefix2)
+{
+    if (s == NULL || (strncmp(s, prefix1, 2) != 0 && (prefix2 == NULL || strncmp(s, prefix2, 2) != 0)))
+        return 0;
+    size_t n = 0;
+    for (const char *p = s + 2; *p; p++, n++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return 0;
+    return n >= 1 && n <= 64;
+}
+
+static int uuid_valid(const char *s)
+{
+    if (s == NULL || strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char c = s[i];
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return 1;
+}
+
+static int short_field(const char *s, size_t max)
+{
+    return s == NULL || strlen(s) <= max;
+}
+
+/* ---- hooks ---- */
+
+static void hook_free(void *p)
+{
+    struct hook *h = p;
+    if (h == NULL)
+        return;
+    nmc_form_free(&h->form);
+    free(h->mid);
+    free(h->payload_json);
+    if (h->span != NULL)
+        nmc_trace_span_end(h->span);
+    free(h);
+}
+
+static void hooks_free(struct hook *h)
+{
+    while (h != NULL) {
+        struct hook *next = h->next;
+        hook_free(h);
+        h = next;
+    }
+}
+
+static char *form_to_json(const struct nmc_form *f)
+{
+    struct nmc_buf b = { 0 };
+    nmc_buf_puts(&b, "{");
+    for (size_t i = 0; i < f->n; i++) {
+        if (i > 0)
+            nmc_buf_puts(&b, ",");
+        nmc_buf_json_str(&b, f->pairs[i].name);
+        nmc_buf_puts(&b, ":");
+        nmc_buf_json_str(&b, f->pairs[i].value);
+    }
+    nmc_buf_puts(&b, "}");
+    return nmc_buf_steal(&b, NULL);
+}
+
+static void observe(enum endpoint ep, int status, uint64_t received_ns)
+{
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    const char *labels[] = { "twilio", ep_names[ep], st };
+    uint64_t now = nmc_clock_mono_ns();
+    double ms = received_ns && now > received_ns ? (double)(now - received_ns) / 1e6 : 0.0;
+    nmc_metrics_observe(M.duration, labels, ms);
+}
+
+/* Answers one hook and frees it. */
+static void hook_answer(struct hook *h, int status)
+{
+    if (status == 200) {
+        nmc_http_reply(h->reply, 200, "text/xml", nmc_telephony_twiml_empty, sizeof nmc_telephony_twiml_empty - 1,
+                       NULL);
+    } else {
+        nmc_http_reply_error(h->reply, status, "internal", "the webhook could not be stored; retry");
+        if (h->span != NULL)
+            nmc_trace_span_error(h->span, "webhook not stored");
+    }
+    observe(h->ep, status, h->received_ns);
+    hook_free(h);
+}
+
+/* ---- route handlers (run on the loop with a borrowed request) ---- */
+
+static void reject(struct nmc_http_req *req, enum endpoint ep, int status, const char *code, const char *why)
+{
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "telephony", "webhook.rejected");
+    nmc_log_ids(r, NULL, req->correlation_id, NULL);
+    nmc_log_str(r, "provider", "twilio");
+    nmc_log_str(r, "endpoint", ep_names[ep]);
+    nmc_log_int(r, "status", status);
+    nmc_log_str(r, "remote_addr", req->remote_addr);
+    nmc_log_msgf(r, "%s", why);
+    nmc_log_end(r);
+    nmc_http_respond_error(req, status, code, why);
+    observe(ep, status, req->received_ns);
+}
+
+/* The URL Twilio signed: our public base (Host is not public behind a load
+ * balancer) + the request target with its query. */
+static void public_url(const struct telephony *t, const struct nmc_http_req *req, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s", t->base_url, req->target);
+}
+
+static int check_signature(struct telephony *t, struct nmc_http_req *req, enum endpoint ep,
+                           const struct nmc_form *form)
+{
+    char url[2048];
+    public_url(t, req, url, sizeof url);
+    const char *sig = nmc_http_req_header(req, "x-twilio-signature");
+    const char *token = t->app->cfg->twilio_auth_token;
+    if (sig != NULL && token != NULL && nmc_prov_twilio_sig_valid_form(token, url, form, sig))
+        return 0;
+    const char *labels[] = { "twilio" };
+    nmc_metrics_add(M.sig_failures, labels, 1);
+    reject(req, ep, 401, "invalid_signature",
+           sig == NULL ? "missing X-Twilio-Signature" : "X-Twilio-Signature does not match");
+    return NMC_EAUTH;
+}
+
+/* Field checks per endpoint; on failure names the problem in why. */
+static int validate(struct telephony *t, struct hook *h, const char **why)
+{
+    const struct nmc_form *f = &h->form;
+    const char *from = nmc_form_get(f, "From"), *to = nmc_form_get(f, "To");
+    if (h->ep == EP_VOICE) {
+        const struct nmc_config *c = t->app->cfg;
+        if (!sid_valid(nmc_form_get(f, "CallSid"), "CA", NULL))
+            return *why = "CallSid missing or malformed", NMC_EINVAL;
+        enum nmc_telephony_class k = nmc_telephony_classify(nmc_form_get(f, "CallStatus"),
+                                                            nmc_form_get(f, "CallDuration"),
+                                                            c->treat_short_completed_as_missed,
+                                                            c->short_completed_max_seconds);
+        if (k == NMC_TELEPHONY_INVALID)
+            return *why = "CallStatus or CallDuration invalid", NMC_EINVAL;
+        h->missed = k == NMC_TELEPHONY_MISSED;
+        snprintf(h->event_key, sizeof h->event_key, "voice:%s:%s", nmc_form_get(f, "CallSid"),
+                 nmc_form_get(f, "CallStatus"));
+    } else if (h->ep == EP_SMS) {
+        if (!sid_valid(nmc_form_get(f, "MessageSid"), "SM", "MM"))
+            return *why = "MessageSid missing or malformed", NMC_EINVAL;
+        if (!short_field(nmc_form_get(f, "Body"), 1600) || !short_field(nmc_form_get(f, "NumMedia"), 3))
+            return *why = "Body or NumMedia too long", NMC_EINVAL;
+        snprintf(h->event_key, sizeof h->event_key, "sms:%s", nmc_form_get(f, "MessageSid"));
+    } else {
+        const char *st = nmc_form_get(f, "MessageStatus");
+        if (!sid_valid(nmc_form_get(f, "MessageSid"), "SM", "MM") || st == NULL || !short_field(st, 20))
+            return *why = "MessageSid or MessageStatus missing or malformed", NMC_EINVAL;
+        if (!short_field(nmc_form_get(f, "ErrorCode"), 10))
+            return *why = "ErrorCode too long", NMC_EINVAL;
+        snprintf(h->event_key, sizeof h->event_key, "status:%s:%s", nmc_form_get(f, "MessageSid"), st);
+        return 0;
+    }
+    if (from == NULL || from[0] == '\0' || strlen(from) > 32 || !nmc_telephony_is_e164(to))
+        return *why = "From or To missing or malformed", NMC_EINVAL;
+    return 0;
+}
+
+/* Twilio sends the same I-Twilio-Idempotency-Token on every retry of one
+ * webhook: when present it is the dedupe key, with the endpoint so a token
+ * can never collide across endpoints. */
+static void apply_idempotency_token(struct hook *h, const struct nmc_http_req *req)
+{
+    const char *tok = nmc_http_req_header(req, "i-twilio-idempotency-token");
+    if (tok != NULL && tok[0] != '\0' && strlen(tok) <= 200)
+        snprintf(h->event_key, sizeof h->event_key, "%s:token:%s", ep_names[h->ep], tok);
+}
+
+static void handle(struct telephony *t, struct nmc_http_req *req, enum endpoint ep)
+{
+    struct hook *h = nmc_xcalloc(1, sizeof *h);
+    h->ep = ep;
+    const char *why = NULL;
+    if (nmc_form_parse(req->body, req->body_len, FORM_MAX_PAIRS, &h->form) != 0) {
+        reject(req, ep, 400, "bad_request", "malformed form body");
+        goto drop;
+    }
+    if (check_signature(t, req, ep, &h->form) != 0)
+        goto drop;
+    if (validate(t, h, &why) != 0) {
+        reject(req, ep, 400, "bad_request", why);
+        goto drop;
+    }
+    apply_idempotency_token(h, req);
+    if (ep == EP_STATUS) {
+        h->mid = nmc_http_req_query(req, "mid");
+        if (h->mid != NULL && !uuid_valid(h->mid)) {
+            free(h->mid);
+            h->mid = NULL;
+        }
+    }
+    h->payload_json = form_to_json(&h->form);
+    h->received_ns = req->received_ns;
+    nmc_strlcpy(h->correlation_id, req->correlation_id, sizeof h->correlation_id);
+    h->span = nmc_trace_span_start(ep_spans[ep], &req->trace);
+    nmc_trace_span_attr(h->span, "correlation_id", req->correlation_id);
+    struct nmc_http_handle reply = nmc_http_req_handle(req);
+    h->reply = reply;
+    struct nmc_msg *m = nmc_rt_msg_new(MSG_WEBHOOK, h, hook_free);
+    m->trace = req->trace;
+    nmc_strlcpy(m->correlation_id, req->correlation_id, sizeof m->correlation_id);
+    if (nmc_rt_send(t->actor, m) != 0) /* the message (and the hook) are freed: answer from here */
+        nmc_http_reply_error(reply, 503, "overloaded", "telephony is overloaded; retry");
+    return;
+drop:
+    hook_free(h);
+}
+
+static void on_voice_status(struct nmc_http_req *req, void *ud)
+{
+    handle(ud, req, EP_VOICE);
+}
+
+static void on_sms(struct nmc_http_req *req, void *ud)
+{
+    handle(ud, req, EP_SMS);
+}
+
+static void on_message_status(struct nmc_http_req *req, void *ud)
+{
+    handle(ud, req, EP_STATUS);
+}
+
+/* ---- number -> tenant cache ---- */
+
+static unsigned cache_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % CACHE_BUCKETS;
+}
+
+/* 1 and the tenant ("" for no tenant) when cached, 0 on a miss. */
+static int cache_get(struct telephony *t, const char *e164, char tenant[NMC_ID_LEN])
+{
+    struct cache_entry **pp = &t->cache[cache_hash(e164)];
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        struct cache_entry *e = *pp;
+        if (strcmp(e->e164, e164) != 0)
+            continue;
+        if (e->expires_ms != 0 && e->expires_ms < nmc_clock_now_ms()) {
+            *pp = e->next;
+            free(e);
+            return 0;
+        }
+        nmc_strlcpy(tenant, e->tenant_id, NMC_ID_LEN);
+        return 1;
+    }
+    return 0;
+}
+
+static void cache_put(struct telephony *t, const char *e164, const char *tenant)
+{
+    char ignored[NMC_ID_LEN];
+    if (cache_get(t, e164, ignored))
+        return;
+    struct cache_entry *e = nmc_xcalloc(1, sizeof *e);
+    nmc_strlcpy(e->e164, e164, sizeof e->e164);
+    nmc_strlcpy(e->tenant_id, tenant, sizeof e->tenant_id);
+    e->expires_ms = tenant[0] == '\0' ? nmc_clock_now_ms() + NEGATIVE_TTL_MS : 0;
+    unsigned b = cache_hash(e164);
+    e->next = t->cache[b];
+    t->cache[b] = e;
+}
+
+/* Admin changes are rare: dropping the whole cache is simpler and safer
+ * than tracking which numbers a tenant had before the change. */
+static void cache_clear(struct telephony *t)
+{
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        struct cache_entry *e = t->cache[i];
+        while (e != NULL) {
+            struct cache_entry *next = e->next;
+            free(e);
+            e = next;
+        }
+        t->cache[i] = NULL;
+    }
+}
+
+/* ---- the write path ---- */
+
+static void queue_push(struct telephony *t, struct hook *h)
+{
+    h->next = NULL;
+    *t->queue_tail = h;
+    t->queue_tail = &h->next;
+    t->nqueue++;
+}
+
+/* A statement's PGresult: the pool may or may not count BEGIN and COMMIT. */
+static const PGresult *stmt_result(const struct nmc_db_result *res, size_t i, size_t n)
+{
+    size_t k = res->nresults >= n + 2 ? i + 1 : i;
+    return k < res->nresults ? res->results[k] : NULL;
+}
+
+static void wake_outbox(struct telephony *t)
+{
+    struct nmc_actor *ob = nmc_rt_actor_find(t->app->rt, "outbox");
+    if (ob != NULL)
+        (void)nmc_rt_send(ob, nmc_rt_msg_new(NMC_MSG_OUTBOX_WAKE, NULL, NULL));
+}
+
+static void log_unknown_number(const struct hook *h)
+{
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "telephony", "webhook.unknown_number");
+    nmc_log_ids(r, NULL, h->correlation_id, NULL);
+    nmc_log_str(r, "provider", "twilio");
+    nmc_log_str(r, "endpoint", ep_names[h->ep]);
+    nmc_log_phone(r, "to", nmc_form_get(&h->form, "To"));
+    nmc_log_msgf(r, "no tenant owns this number; answered with empty TwiML");
+    nmc_log_end(r);
+}
+
+/* Routes a hook whose tenant is known ("" = none) to the queue or answers it. */
+static void hook_resolved(struct telephony *t, struct hook *h, const char *tenant)
+{
+    if (tenant[0] == '\0') {
+        log_unknown_number(h);
+        hook_answer(h, 200);
+        return;
+    }
+    nmc_strlcpy(h->tenant_id, tenant, sizeof h->tenant_id);
+    queue_push(t, h);
+}
+
+static void start_lookup(struct telephony *t, struct hook *h, const char *e164)
+{
+    for (struct lookup *l = t->lookups; l != NULL; l = l->next)
+        if (strcmp(l->e164, e164) == 0) {
+            h->next = l->waiting;
+            l->waiting = h;
+            return;
+        }
+    struct lookup *l = nmc_xcalloc(1, sizeof *l);
+    l->kind = OP_LOOKUP;
+    nmc_strlcpy(l->e164, e164, sizeof l->e164);
+    struct nmc_db_stmt st = { "telephony_number_tenant", NMC_TELEPHONY_SQL_NUMBER_TENANT, 1, { l->e164 } };
+    if (nmc_db_query(t->app->db, t->actor, (uint64_t)(uintptr_t)l, NULL, &st) != 0) {
+        free(l);
+        hook_answer(h, 503);
+        return;
+    }
+    h->next = NULL;
+    l->waiting = h;
+    l->next = t->lookups;
+    t->lookups = l;
+}
+
+static void on_lookup_done(struct telephony *t, struct lookup *l, const struct nmc_db_result *res)
+{
+    for (struct lookup **pp = &t->lookups; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    const char *tenant = NULL;
+    if (res->status == 0 && res->nresults > 0 && PQntuples(res->results[res->nresults - 1]) > 0)
+        tenant = nmc_db_get(res->results[res->nresults - 1], 0, 0);
+    if (res->status == 0)
+        cache_put(t, l->e164, tenant != NULL ? tenant : "");
+    struct hook *h = l->waiting;
+    while (h != NULL) {
+        struct hook *next = h->next;
+        if (res->status != 0)
+            hook_answer(h, 503);
+        else
+            hook_resolved(t, h, tenant != NULL ? tenant : "");
+        h = next;
+    }
+    free(l);
+}
+
+static void on_webhook(struct telephony *t, struct nmc_msg *msg)
+{
+    struct hook *h = msg->payload;
+    msg->payload = NULL; /* the hook is ours now */
+    msg->payload_free = NULL;
+    /* status callbacks are keyed by our message id, not by the number */
+    if (h->ep == EP_STATUS) {
+        queue_push(t, h);
+        return;
+    }
+    const char *to = nmc_form_get(&h->form, "To");
+    char tenant[NMC_ID_LEN];
+    if (cache_get(t, to, tenant))
+        hook_resolved(t, h, tenant);
+    else
+        start_lookup(t, h, to);
+}
+
+/* Fills the statement for one hook; params point into the hook. */
+static void hook_stmt(const struct hook *h, struct nmc_db_stmt *st, char *scratch, size_t scratch_len)
+{
+    const struct nmc_form *f = &h->form;
+    memset(st, 0, sizeof *st);
+    if (h->ep == EP_VOICE) {
+        const char *dur = nmc_form_get(f, "CallDuration");
+        *st = (struct nmc_db_stmt){ "telephony_voice", NMC_TELEPHONY_SQL_VOICE, 10,
+            { h->event_key, h->tenant_id, h->payload_json, nmc_form_get(f, "CallSid"), nmc_form_get(f, "From"),
+              nmc_form_get(f, "To"), nmc_form_get(f, "CallStatus"), dur != NULL && dur[0] ? dur : NULL,
+              h->missed ? "true" : "false", h->correlation_id } };
+    } else if (h->ep == EP_SMS) {
+        const char *body = nmc_form_get(f, "Body"), *nm = nmc_form_get(f, "NumMedia");
+        *st = (struct nmc_db_stmt){ "telephony_sms", NMC_TELEPHONY_SQL_SMS, 8,
+            { h->event_key, h->tenant_id, h->payload_json, nmc_form_get(f, "MessageSid"), nmc_form_get(f, "From"),
+              nmc_form_get(f, "To"), body != NULL ? body : "", h->correlation_id } };
+        int64_t media = 0;
+        if (nm != NULL && nmc_parse_i64(nm, 0, 100, &media) != 0)
+            media = 0;
+        snprintf(scratch, scratch_len, "%lld", (long long)media);
+        st->params[st->nparams++] = scratch;
+    } else {
+        const char *err = nmc_form_get(f, "ErrorCode");
+        *st = (struct nmc_db_stmt){ "telephony_status", NMC_TELEPHONY_SQL_STATUS, 5,
+            { h->event_key, h->payload_json, h->mid, nmc_form_get(f, "MessageSid"), nmc_form_get(f, "MessageStatus") } };
+        st->params[st->nparams++] = err != NULL && err[0] ? err : NULL;
+    }
+}
+
+static int submit_batch(struct telephony *t, struct batch *b)
+{
+    struct nmc_db_stmt st[BATCH_MAX];
+    char scratch[BATCH_MAX][24];
+    size_t i = 0;
+    for (struct hook *h = b->items; h != NULL; h = h->next, i++)
+        hook_stmt(h, &st[i], scratch[i], sizeof scratch[i]);
+    int rc = nmc_db_txn(t->app->db, t->actor, (uint64_t)(uintptr_t)b, NULL, st, b->n);
+    if (rc == 0)
+        t->txn_inflight++;
+    return rc;
+}
+
+static void fail_batch(struct batch *b, int http_status)
+{
+    struct hook *h = b->items;
+    while (h != NULL) {
+        struct hook *next = h->next;
+        hook_answer(h, http_status);
+        h = next;
+    }
+    free(b);
+}
+
+static void flush(struct telephony *t)
+{
+    while (t->nqueue > 0 && t->txn_inflight < TXN_MAX) {
+        struct batch *b = nmc_xcalloc(1, sizeof *b);
+        b->kind = OP_BATCH;
+        struct hook **tail = &b->items;
+        while (t->queue != NULL && b->n < BATCH_MAX) {
+            struct hook *h = t->queue;
+            t->queue = h->next;
+            h->next = NULL;
+            *tail = h;
+            tail = &h->next;
+            b->n++;
+            t->nqueue--;
+        }
+        if (t->queue == NULL)
+            t->queue_tail = &t->queue;
+        if (submit_batch(t, b) != 0)
+            fail_batch(b, 503);
+    }
+}
+
+static void count_results(const struct hook *h, const PGresult *r, int *woke)
+{
+    const char *stored = r != NULL ? nmc_db_get(r, 0, 0) : NULL;
+    const char *events = r != NULL ? nmc_db_get(r, 0, 1) : NULL;
+    if (stored != NULL && strcmp(stored, "0") == 0) {
+        const char *labels[] = { "twilio" };
+        nmc_metrics_add(M.dedupe_hits, labels, 1);
+    }
+    if (events != NULL && strcmp(events, "0") != 0) {
+        *woke = 1;
+        if (h->ep == EP_VOICE)
+            nmc_metrics_inc(M.calls_detected);
+    }
+}
+
+static void log_batch_failure(const struct batch *b, const struct nmc_db_result *res)
+{
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "telephony", "webhook.store_failed");
+    nmc_log_ids(r, b->items != NULL ? b->items->tenant_id : NULL, b->items != NULL ? b->items->correlation_id : NULL,
+                NULL);
+    nmc_log_int(r, "batch_size", (int64_t)b->n);
+    nmc_log_str(r, "sqlstate", res->sqlstate);
+    nmc_log_error(r, res->status, res->message);
+    nmc_log_end(r);
+}
+
+/* A failed multi-webhook transaction is retried one webhook per
+ * transaction, so one poisonous request cannot fail its neighbours. */
+static void split_batch(struct telephony *t, struct batch *b)
+{
+    struct hook *h = b->items;
+    free(b);
+    while (h != NULL) {
+        struct hook *next = h->next;
+        struct batch *one = nmc_xcalloc(1, sizeof *one);
+        one->kind = OP_BATCH;
+        one->items = h;
+        one->n = 1;
+        h->next = NULL;
+        if (submit_batch(t, one) != 0)
+            fail_batch(one, 503);
+        h = next;
+    }
+}
+
+static void on_batch_done(struct telephony *t, struct batch *b, const struct nmc_db_result *res)
+{
+    t->txn_inflight--;
+    if (res->status != 0) {
+        log_batch_failure(b, res);
+        if (b->n > 1 && res->status != NMC_ESHUTDOWN)
+            split_batch(t, b);
+        else
+            fail_batch(b, res->status == NMC_ESHUTDOWN ? 503 : 500);
+        return;
+    }
+    int woke = 0;
+    size_t i = 0;
+    for (struct hook *h = b->items; h != NULL; i++) {
+        struct hook *next = h->next;
+        count_results(h, stmt_result(res, i, b->n), &woke);
+        hook_answer(h, 200); /* answered right after COMMIT ... */
+        h = next;
+    }
+    free(b);
+    if (woke)
+        wake_outbox(t); /* ... and only then may the first SMS leave */
+}
+
+static void on_db_result(struct telephony *t, struct nmc_msg *msg)
+{
+    const struct nmc_db_result *res = msg->payload;
+    enum op_kind *kind = (enum op_kind *)(uintptr_t)msg->cookie;
+    if (*kind == OP_LOOKUP)
+        on_lookup_done(t, (struct lookup *)kind, res);
+    else
+        on_batch_done(t, (struct batch *)kind, res);
+}
+
+static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
+{
+    struct telephony *t = state;
+    switch (msg->type) {
+    case MSG_WEBHOOK:
+        on_webhook(t, msg);
+        break;
+    case NMC_MSG_DB_RESULT:
+        on_db_result(t, msg);
+        break;
+    case NMC_MSG_CACHE_INVALIDATE:
+        cache_clear(t);
+        break;
+    default:
+        break;
+    }
+    /* Everything that arrived in this loop turn has been seen once the
+     * mailbox is empty: that is the batch. */
+    if (t->nqueue > 0 && (nmc_rt_actor_depth(self) == 0 || t->nqueue >= BATCH_MAX))
+        flush(t);
+}
+
+static int register_routes(struct telephony *t)
+{
+    struct nmc_http_server *s = t->app->http;
+    if (s == NULL)
+        return 0;
+    int rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/voice-status", on_voice_status, t);
+    if (rc == 0)
+        rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/sms", on_sms, t);
+    if (rc == 0)
+        rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/message-status", on_message_status, t);
+    return rc;
+}
+
+int nmc_telephony_init(struct nmc_app *app)
+{
+    struct telephony *t = nmc_xcalloc(1, sizeof *t);
+    t->app = app;
+    t->queue_tail = &t->queue;
+    const char *base = app->cfg->public_base_url != NULL ? app->cfg->public_base_url : "";
+    size_t n = nmc_strlcpy(t->base_url, base, sizeof t->base_url);
+    while (n > 0 && t->base_url[n - 1] == '/')
+        t->base_url[--n] = '\0';
+    register_metrics();
+    int rc = nmc_rt_actor_create(app->rt, "telephony", on_message, t, 0, &t->actor);
+    if (rc == 0)
+        rc = register_routes(t);
+    if (rc != 0) {
+        free(t);
+        return rc;
+    }
+    app->modules[NMC_SLOT_TELEPHONY] = t;
+    return 0;
+}
+
+void nmc_telephony_stop(struct nmc_app *app)
+{
+    struct telephony *t = app->modules[NMC_SLOT_TELEPHONY];
+    if (t != NULL)
+        cache_clear(t);
+}

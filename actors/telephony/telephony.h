@@ -1,0 +1,41 @@
+/* Telephony: Twilio webhooks in, domain events out (owner: sms engineer).
+ *
+ * Routes (registered when app->http is not NULL):
+ *   POST /webhooks/twilio/voice-status    -> CallDetected when the call was missed
+ *   POST /webhooks/twilio/sms             -> InboundSmsReceived
+ *   POST /webhooks/twilio/message-status  -> messages.status, forward only
+ * Each request is signature-checked first (X-Twilio-Signature over
+ * PUBLIC_BASE_URL + target), then handed to the actor "telephony", which
+ * writes webhook_events (dedupe) and the outbox event in one transaction,
+ * batching every webhook that arrived in the same loop turn into one
+ * transaction, and answers each request with empty TwiML only after COMMIT.
+ * The actor also accepts NMC_MSG_CACHE_INVALIDATE (number -> tenant cache). */
+#ifndef NMC_ACTORS_TELEPHONY_TELEPHONY_H
+#define NMC_ACTORS_TELEPHONY_TELEPHONY_H
+
+#include "actors/app.h"
+
+/* Module init/stop (actors/app.c). */
+NMC_MUST_CHECK int nmc_telephony_init(struct nmc_app *app);
+void nmc_telephony_stop(struct nmc_app *app);
+
+enum nmc_telephony_class {
+    NMC_TELEPHONY_NOT_MISSED = 0,
+    NMC_TELEPHONY_MISSED = 1,
+    NMC_TELEPHONY_INVALID = -1 /* unknown CallStatus or bad CallDuration */
+};
+
+/* Missed-call classification (the table of spec 002): no-answer, busy and
+ * failed are missed; completed is missed only when treat_short is set and
+ * duration (CallDuration, may be NULL or "") <= short_max seconds; queued,
+ * initiated, ringing, in-progress and canceled are not missed. */
+enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const char *duration, int treat_short,
+                                                int short_max);
+
+/* 1 when s is an E.164 number (+ and 7..15 digits, no leading zero). */
+int nmc_telephony_is_e164(const char *s);
+
+/* The empty TwiML document every webhook answers with. */
+extern const char nmc_telephony_twiml_empty[];
+
+#endif

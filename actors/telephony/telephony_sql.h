@@ -1,0 +1,82 @@
+/* SQL of the telephony actor (owner: sms engineer). Each webhook is ONE
+ * statement: the webhook_events insert is the dedupe, and every later CTE
+ * runs only for a row it returned, so a replay writes nothing else. */
+#ifndef NMC_ACTORS_TELEPHONY_TELEPHONY_SQL_H
+#define NMC_ACTORS_TELEPHONY_TELEPHONY_SQL_H
+
+#define NMC_TELEPHONY_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#define NMC_TELEPHONY_SQL_NUMBER_TENANT "SELECT tenant_id FROM tenant_phone_numbers WHERE e164 = $1"
+
+/* $1 event key, $2 tenant, $3 payload, $4 CallSid, $5 From, $6 To,
+ * $7 CallStatus, $8 CallDuration, $9 missed, $10 correlation id.
+ * Returns (stored, events): 0/1 each. missed_calls' unique key keeps one
+ * event per call even if Twilio sends the final status with a new token. */
+#define NMC_TELEPHONY_SQL_VOICE \
+    "WITH wh AS (" \
+    "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
+    "  VALUES ('twilio', $1, $2::uuid, $3::jsonb)" \
+    "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING received_at)," \
+    " mc AS (" \
+    "  INSERT INTO missed_calls (tenant_id, call_sid, from_e164, to_e164, call_status, duration_s, detected_at)" \
+    "  SELECT $2::uuid, $4, $5, $6, $7, $8::int, wh.received_at FROM wh WHERE $9::boolean" \
+    "  ON CONFLICT (tenant_id, call_sid) DO NOTHING RETURNING id, detected_at)," \
+    " ev AS (" \
+    "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id)" \
+    "  SELECT 'CallDetected', 1, jsonb_build_object('tenant_id', $2::text, 'call_sid', $4::text," \
+    "    'from', $5::text, 'to', $6::text, 'call_status', $7::text, 'duration_seconds', $8::int," \
+    "    'missed_call_id', mc.id, 'detected_at', " NMC_TELEPHONY_TS("mc.detected_at") ")," \
+    "    $2::uuid, $10, 'twilio:' || $1 FROM mc RETURNING id)" \
+    " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int"
+
+/* $1 event key, $2 tenant, $3 payload, $4 MessageSid, $5 From, $6 To,
+ * $7 Body, $8 correlation id, $9 NumMedia. */
+#define NMC_TELEPHONY_SQL_SMS \
+    "WITH wh AS (" \
+    "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
+    "  VALUES ('twilio', $1, $2::uuid, $3::jsonb)" \
+    "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING received_at)," \
+    " ev AS (" \
+    "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id)" \
+    "  SELECT 'InboundSmsReceived', 1, jsonb_build_object('tenant_id', $2::text, 'message_sid', $4::text," \
+    "    'from', $5::text, 'to', $6::text, 'body', $7::text, 'num_media', $9::int," \
+    "    'received_at', " NMC_TELEPHONY_TS("wh.received_at") ")," \
+    "    $2::uuid, $8, 'twilio:' || $1 FROM wh RETURNING id)" \
+    " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int"
+
+/* $1 event key, $2 payload, $3 our message id (?mid=, may be NULL),
+ * $4 MessageSid, $5 MessageStatus, $6 ErrorCode. The status moves forward
+ * only (nmc_sms_status_advances, migration 0012); 21610 ("the recipient
+ * replied STOP") records the opt-out in the same transaction. */
+#define NMC_TELEPHONY_SQL_STATUS \
+    "WITH msg AS (" \
+    "  SELECT id, tenant_id, to_e164 FROM messages" \
+    "  WHERE ($3::uuid IS NOT NULL AND id = $3::uuid) OR ($3::uuid IS NULL AND provider_sid = $4::text) LIMIT 1)," \
+    " wh AS (" \
+    "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
+    "  VALUES ('twilio', $1, (SELECT tenant_id FROM msg), $2::jsonb)" \
+    "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING 1)," \
+    " up AS (" \
+    "  UPDATE messages m SET" \
+    "    status = CASE WHEN nmc_sms_status_advances(m.status, $5::text) THEN $5::text ELSE m.status END," \
+    "    provider_sid = COALESCE(m.provider_sid, $4::text)," \
+    "    error_code = COALESCE($6::text, m.error_code)," \
+    "    queued_at = CASE WHEN m.queued_at IS NULL AND nmc_sms_status_rank($5::text) >= 10" \
+    "                     THEN now() ELSE m.queued_at END," \
+    "    updated_at = now()" \
+    "  FROM msg WHERE m.id = msg.id AND EXISTS (SELECT 1 FROM wh)" \
+    "  RETURNING m.id, m.tenant_id, m.to_e164)," \
+    " fr AS (" \
+    "  UPDATE first_responses SET first_queued_at = now()" \
+    "  WHERE message_id IN (SELECT id FROM up) AND first_queued_at IS NULL" \
+    "    AND nmc_sms_status_rank($5::text) BETWEEN 10 AND 100 AND $5::text NOT IN ('failed', 'undelivered', 'canceled')" \
+    "  RETURNING 1)," \
+    " oo AS (" \
+    "  INSERT INTO sms_opt_outs (tenant_id, phone_e164, opted_out, source)" \
+    "  SELECT tenant_id, to_e164, true, 'twilio_21610' FROM up WHERE $6::text = '21610'" \
+    "  ON CONFLICT (tenant_id, phone_e164) DO UPDATE SET opted_out = true, source = 'twilio_21610'," \
+    "    keyword = NULL, updated_at = now() RETURNING 1)" \
+    " SELECT (SELECT count(*) FROM wh)::int, 0, (SELECT count(*) FROM up)::int," \
+    "  (SELECT count(*) FROM fr)::int + (SELECT count(*) FROM oo)::int"
+
+#endif
