@@ -59,4 +59,33 @@ void nmc_log_flush(void);
  * values of 4 characters or fewer become "***". out must hold len+4. */
 void nmc_log_mask_last4(const char *in, char *out, size_t out_size);
 
+/* Additions (owned by runtime/log.c). */
+
+/* Deployment name ("prod", "staging") written as "env" after "event"
+ * (spec 003 "Log Format"); NULL or "" omits the field. Copied. */
+void nmc_log_set_env(const char *env);
+/* Nested object: fields added between begin and end go inside "key":{...}.
+ * Used for span attributes. Unbalanced ends are ignored; nmc_log_end closes
+ * any object left open. */
+void nmc_log_obj_begin(struct nmc_log_rec *r, const char *key);
+void nmc_log_obj_end(struct nmc_log_rec *r);
+/* Length (1-4) of the well-formed UTF-8 sequence at s (n bytes available),
+ * or 0 when s does not start one (overlong, surrogate, truncated, > U+10FFFF).
+ * Shared with metrics.c so label values stay valid UTF-8. */
+size_t nmc_log_utf8_seqlen(const unsigned char *s, size_t n);
+
+/* Notes on the adders above:
+ *  - a NULL value is written as JSON null (nmc_log_str, nmc_log_phone, ...);
+ *  - a key that looks like a secret (contains token, secret, password,
+ *    passwd, authorization, api_key, apikey, cookie, private_key; "tokens",
+ *    plural, names a count and is exempt) gets "[REDACTED]" whatever the adder;
+ *  - invalid UTF-8 becomes U+FFFD and control bytes are escaped, so every
+ *    line is valid JSON; string values are cut at NMC_LOG_MAX_VALUE bytes
+ *    (on a character boundary) and the record gets "truncated":true;
+ *  - phone/email masking follows the RECORD's level: INFO and above mask,
+ *    DEBUG and TRACE records carry the full value;
+ *  - nmc_log_body writes at most 50 characters (never a partial UTF-8
+ *    sequence) and adds "body_truncated":true when it cut. */
+#define NMC_LOG_MAX_VALUE 8192
+
 #endif
