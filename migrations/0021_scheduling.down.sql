@@ -1,0 +1,14 @@
+DROP FUNCTION IF EXISTS sched_appointment_json(sched_appointments);
+DROP FUNCTION IF EXISTS sched_hold_json(sched_slots);
+DROP FUNCTION IF EXISTS sched_resource_json(sched_resources);
+DROP FUNCTION IF EXISTS sched_period_open(uuid, uuid, tstzrange);
+DROP FUNCTION IF EXISTS sched_business_windows(jsonb, text, timestamptz, timestamptz);
+DROP TABLE IF EXISTS sched_busy_blocks;
+DROP TABLE IF EXISTS sched_appointments;
+DROP TABLE IF EXISTS sched_expired_holds;
+DROP VIEW IF EXISTS sched_holds;
+DROP TABLE IF EXISTS sched_slots;
+DROP FUNCTION IF EXISTS sched_period_ok(tstzrange);
+DROP TABLE IF EXISTS sched_resources;
+DROP FUNCTION IF EXISTS sched_hours_valid(jsonb);
+DROP FUNCTION IF EXISTS sched_ts(timestamptz);
