@@ -9,7 +9,15 @@
  * when it fails (a full mailbox frees it and returns NMC_EFULL). A handler
  * borrows its message; the runtime frees it (and its payload through
  * payload_free) after the handler returns, unless the handler called
- * nmc_rt_msg_keep(), which hands ownership to the handler. */
+ * nmc_rt_msg_keep(), which hands ownership to the handler. A handler may
+ * also forward the message it is handling with nmc_rt_send(): that hands
+ * it on just as keep + send would.
+ *
+ * Scheduling: a pass gives each actor with mail at most budget messages,
+ * counted from what was in its mailbox when the pass began; messages sent
+ * during a pass (even to oneself) wait for a later pass, and the loop
+ * serves I/O between passes. Metrics handles are cached per runtime:
+ * call nmc_metrics_reset() only while no runtime is alive. */
 #ifndef NMC_RUNTIME_ACTOR_H
 #define NMC_RUNTIME_ACTOR_H
 
@@ -63,7 +71,9 @@ void nmc_rt_destroy(struct nmc_rt *rt);
 uv_loop_t *nmc_rt_loop(struct nmc_rt *rt);
 
 /* Registers an actor. name must be unique and stays borrowed (use a literal).
- * mailbox_cap: maximum pending messages (0: unlimited). */
+ * mailbox_cap: maximum pending messages (0: unlimited). NMC_EINVAL for an
+ * empty or duplicate name, NMC_ESHUTDOWN after nmc_rt_stop(). Actors live
+ * until nmc_rt_destroy(). */
 NMC_MUST_CHECK int nmc_rt_actor_create(struct nmc_rt *rt, const char *name, nmc_actor_handler_cb handler,
                                        void *state, size_t mailbox_cap, struct nmc_actor **out);
 struct nmc_actor *nmc_rt_actor_find(struct nmc_rt *rt, const char *name);
@@ -94,7 +104,8 @@ struct nmc_rt_timer_fire {
 /* One-shot timer: after delay_ms, actor a receives NMC_MSG_TIMER with cookie.
  * Returns a timer id > 0 (for cancel) through *id. */
 NMC_MUST_CHECK int nmc_rt_timer_start(struct nmc_actor *a, uint64_t delay_ms, uint64_t cookie, uint64_t *id);
-/* Cancels a pending timer; no message is delivered. Unknown ids are ignored. */
+/* Cancels a pending timer; no message is delivered, even if the timer has
+ * fired and its message is still queued. Unknown ids are ignored. */
 void nmc_rt_timer_cancel(struct nmc_rt *rt, uint64_t id);
 
 /* Per-actor statistics, also exported as metrics
