@@ -1,0 +1,596 @@
+/* The outbox dispatcher (owner: sms engineer). See outbox.h.
+ *
+ * State machine of one event in this instance: claimed (lease held) ->
+ * delivered to every subscriber -> all acks in -> finalised in the next
+ * finalise statement (dispatched, retry later, or dead letter). Claims and
+ * finalisations commit with synchronous_commit off: losing one in a crash
+ * only means the event is delivered again, which consumers must tolerate
+ * anyway, and it keeps an fsync off the first-SMS path. */
+#include "actors/outbox/outbox.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/outbox/outbox_sql.h"
+#include "runtime/buf.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+
+#define NOTIFY_CHANNEL "nmc_outbox"
+#define NOTIFY_MIN_INTERVAL_MS 20
+#define ACK_TIMEOUT_MS (5 * 60 * 1000)
+#define FINAL_MAX 500 /* events per finalise statement */
+
+enum cookie { CK_CLAIM = 1, CK_FINAL, CK_RENEW, CK_GAUGES, CK_NOTIFY, CK_POLL_TIMER, CK_RENEW_TIMER, CK_NOTIFY_TIMER };
+
+struct sub {
+    struct sub *next;
+    char event_name[64];
+    struct nmc_actor *actor;
+};
+
+enum outcome { OUT_PENDING = 0, OUT_DONE, OUT_RETRY, OUT_DEAD };
+
+struct flight {
+    struct flight *next;
+    int64_t id;
+    char event_name[64];
+    int attempts;
+    int acks_pending;
+    int failed, permanent;
+    char error[200];
+    enum outcome outcome;
+    int64_t deadline_ms;
+};
+
+struct outbox {
+    struct nmc_app *app;
+    struct nmc_actor *actor;
+    char instance[NMC_ID_LEN];
+    struct sub *subs;
+    struct flight *flights; /* claimed and not yet finalised */
+    size_t nflights;
+    size_t nfinal;          /* flights with an outcome, waiting for the finalise statement */
+    int claims_inflight;
+    int claim_again;
+    int final_inflight;
+    int renew_inflight;
+    int gauges_inflight;
+    int64_t lease_ms;
+    int64_t last_notify_ms;
+    uint64_t poll_timer, renew_timer, notify_timer;
+    int stopping;
+};
+
+static struct {
+    struct nmc_metric *lag, *attempts, *failures, *depth, *dead;
+} M;
+
+static void register_metrics(void)
+{
+    M.lag = nmc_metrics_gauge("outbox_dispatch_lag_seconds", "Now minus the oldest undispatched event's created_at",
+                              NULL);
+    M.attempts = nmc_metrics_counter("outbox_dispatch_attempts_total", "Event deliveries", "event_name");
+    M.failures = nmc_metrics_counter("outbox_dispatch_failures_total", "Failed event deliveries", "event_name");
+    M.depth = nmc_metrics_gauge("worker_queue_depth", "Outbox events not yet dispatched", NULL);
+    M.dead = nmc_metrics_counter("outbox_dead_letters_total", "Events moved to outbox_events_errors", "event_name");
+}
+
+int64_t nmc_outbox_backoff_ms(int attempts, double unit)
+{
+    const int64_t base = 500, cap = 5 * 60 * 1000;
+    int64_t d = base;
+    for (int i = 1; i < attempts && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    if (unit < 0 || unit >= 1)
+        unit = 0;
+    return d / 2 + (int64_t)((double)(d / 2) * unit);
+}
+
+void nmc_outbox_event_free(void *p)
+{
+    struct nmc_domain_event *ev = p;
+    if (ev == NULL)
+        return;
+    free(ev->payload_json);
+    free(ev);
+}
+
+void nmc_outbox_wake(struct nmc_rt *rt)
+{
+    struct nmc_actor *ob = nmc_rt_actor_find(rt, "outbox");
+    if (ob != NULL)
+        (void)nmc_rt_send(ob, nmc_rt_msg_new(NMC_MSG_OUTBOX_WAKE, NULL, NULL));
+}
+
+int nmc_outbox_ack(struct nmc_rt *rt, int64_t outbox_id, const char *subscriber, int status, const char *error)
+{
+    struct nmc_actor *ob = nmc_rt_actor_find(rt, "outbox");
+    if (ob == NULL)
+        return NMC_ENOTFOUND;
+    struct nmc_outbox_ack *a = nmc_xcalloc(1, sizeof *a);
+    a->outbox_id = outbox_id;
+    a->subscriber = subscriber;
+    a->status = status;
+    if (error != NULL)
+        nmc_strlcpy(a->error, error, sizeof a->error);
+    return nmc_rt_send(ob, nmc_rt_msg_new(NMC_MSG_OUTBOX_ACK, a, free));
+}
+
+int nmc_outbox_subscribe(struct nmc_app *app, const char *event_name, struct nmc_actor *actor)
+{
+    struct outbox *o = app != NULL ? app->modules[NMC_SLOT_OUTBOX] : NULL;
+    if (o == NULL || event_name == NULL || actor == NULL || strlen(event_name) >= sizeof o->subs->event_name)
+        return NMC_EINVAL;
+    struct sub *s = nmc_xcalloc(1, sizeof *s);
+    nmc_strlcpy(s->event_name, event_name, sizeof s->event_name);
+    s->actor = actor;
+    struct sub **tail = &o->subs; /* delivery follows subscription order */
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = s;
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static int sub_matches(const struct sub *s, const char *event_name)
+{
+    return strcmp(s->event_name, "*") == 0 || strcmp(s->event_name, event_name) == 0;
+}
+
+static struct flight *flight_find(struct outbox *o, int64_t id)
+{
+    for (struct flight *f = o->flights; f != NULL; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+static void log_db_error(const char *event, const struct nmc_db_result *res)
+{
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "outbox", event);
+    nmc_log_str(r, "sqlstate", res->sqlstate);
+    nmc_log_error(r, res->status, res->message);
+    nmc_log_end(r);
+}
+
+static const PGresult *last_result(const struct nmc_db_result *res, size_t want_index, size_t nstmts)
+{
+    size_t k = res->nresults >= nstmts + 2 ? want_index + 1 : want_index;
+    return k < res->nresults ? res->results[k] : NULL;
+}
+
+static void schedule_finalise(struct outbox *o);
+static void try_claim(struct outbox *o);
+
+/* ---- claim and deliver ---- */
+
+static void try_claim(struct outbox *o)
+{
+    const struct nmc_config *c = o->app->cfg;
+    size_t cap = (size_t)c->outbox_batch_size * (size_t)c->outbox_concurrency;
+    if (!o->app->run_workers || o->stopping)
+        return;
+    if (o->claims_inflight >= c->outbox_concurrency || o->nflights >= cap) {
+        o->claim_again = 1;
+        return;
+    }
+    size_t limit = cap - o->nflights;
+    if (limit > (size_t)c->outbox_batch_size)
+        limit = (size_t)c->outbox_batch_size;
+    char slimit[24], slease[24];
+    snprintf(slimit, sizeof slimit, "%zu", limit);
+    snprintf(slease, sizeof slease, "%lld", (long long)o->lease_ms);
+    struct nmc_db_stmt st[2] = {
+        { "outbox_async_commit", NMC_OUTBOX_SQL_ASYNC_COMMIT, 0, { NULL } },
+        { "outbox_claim", NMC_OUTBOX_SQL_CLAIM, 3, { o->instance, slimit, slease } },
+    };
+    o->claim_again = 0;
+    if (nmc_db_txn(o->app->db, o->actor, CK_CLAIM, NULL, st, 2) == 0)
+        o->claims_inflight++;
+}
+
+static void deliver(struct outbox *o, struct flight *f, const PGresult *r, int row)
+{
+    for (struct sub *s = o->subs; s != NULL; s = s->next) {
+        if (!sub_matches(s, f->event_name))
+            continue;
+        struct nmc_domain_event *ev = nmc_xcalloc(1, sizeof *ev);
+        ev->outbox_id = f->id;
+        nmc_strlcpy(ev->event_id, nmc_db_get(r, row, 1), sizeof ev->event_id);
+        nmc_strlcpy(ev->event_name, f->event_name, sizeof ev->event_name);
+        ev->schema_version = (int)strtol(nmc_db_get(r, row, 3), NULL, 10);
+        ev->attempts = f->attempts;
+        ev->payload_json = nmc_xstrdup(nmc_db_get(r, row, 5));
+        ev->created_at_ms = strtoll(nmc_db_get(r, row, 9), NULL, 10);
+        struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_DOMAIN_EVENT, ev, nmc_outbox_event_free);
+        const char *tenant = nmc_db_get(r, row, 6), *corr = nmc_db_get(r, row, 7);
+        nmc_strlcpy(m->tenant_id, tenant != NULL ? tenant : "", sizeof m->tenant_id);
+        nmc_strlcpy(m->correlation_id, corr != NULL ? corr : "", sizeof m->correlation_id);
+        nmc_strlcpy(m->causation_id, ev->event_id, sizeof m->causation_id);
+        m->cookie = (uint64_t)f->id;
+        f->acks_pending++;
+        if (nmc_rt_send(s->actor, m) != 0) {
+            f->acks_pending--;
+            f->failed = 1;
+            nmc_strlcpy(f->error, "subscriber mailbox full", sizeof f->error);
+        }
+    }
+}
+
+static void flight_settle(struct outbox *o, struct flight *f);
+
+static void on_claimed_row(struct outbox *o, const PGresult *r, int row)
+{
+    int64_t id = strtoll(nmc_db_get(r, row, 0), NULL, 10);
+    if (flight_find(o, id) != NULL)
+        return; /* our own lease lapsed and we re-claimed it: one delivery is enough */
+    struct flight *f = nmc_xcalloc(1, sizeof *f);
+    f->id = id;
+    nmc_strlcpy(f->event_name, nmc_db_get(r, row, 2), sizeof f->event_name);
+    f->attempts = (int)strtol(nmc_db_get(r, row, 4), NULL, 10);
+    f->deadline_ms = nmc_clock_now_ms() + ACK_TIMEOUT_MS;
+    f->next = o->flights;
+    o->flights = f;
+    o->nflights++;
+    const char *labels[] = { f->event_name };
+    nmc_metrics_add(M.attempts, labels, 1);
+    deliver(o, f, r, row);
+    if (f->acks_pending == 0)
+        flight_settle(o, f);
+}
+
+static void on_claim_done(struct outbox *o, const struct nmc_db_result *res)
+{
+    o->claims_inflight--;
+    if (res->status != 0) {
+        log_db_error("outbox.claim_failed", res);
+        return; /* the next wake or poll claims again */
+    }
+    const PGresult *r = last_result(res, 1, 2);
+    int n = r != NULL ? PQntuples(r) : 0;
+    for (int i = n - 1; i >= 0; i--) /* RETURNING order is not guaranteed; ids ascend mostly */
+        on_claimed_row(o, r, i);
+    if (n > 0 && (size_t)n >= (size_t)o->app->cfg->outbox_batch_size)
+        o->claim_again = 1; /* a full batch: there is probably more */
+    if (o->claim_again)
+        try_claim(o);
+}
+
+/* ---- acks and outcomes ---- */
+
+static void flight_settle(struct outbox *o, struct flight *f)
+{
+    const struct nmc_config *c = o->app->cfg;
+    if (!f->failed) {
+        f->outcome = OUT_DONE;
+    } else {
+        const char *labels[] = { f->event_name };
+        nmc_metrics_add(M.failures, labels, 1);
+        f->outcome = f->permanent || f->attempts >= c->outbox_max_attempts ? OUT_DEAD : OUT_RETRY;
+        struct nmc_log_rec *r = nmc_log_begin(f->outcome == OUT_DEAD ? NMC_LOG_ERROR : NMC_LOG_WARN, "outbox",
+                                              f->outcome == OUT_DEAD ? "outbox.dead_letter" : "outbox.retry");
+        nmc_log_str(r, "event_name", f->event_name);
+        nmc_log_int(r, "outbox_id", f->id);
+        nmc_log_int(r, "attempts", f->attempts);
+        nmc_log_msgf(r, "%s", f->error);
+        nmc_log_end(r);
+    }
+    o->nfinal++;
+}
+
+static void on_ack(struct outbox *o, const struct nmc_outbox_ack *a)
+{
+    struct flight *f = flight_find(o, a->outbox_id);
+    if (f == NULL || f->outcome != OUT_PENDING || f->acks_pending <= 0)
+        return; /* late ack after a timeout or a duplicate: ignore */
+    f->acks_pending--;
+    if (a->status != 0) {
+        f->failed = 1;
+        f->permanent |= a->status == NMC_OUTBOX_PERMANENT;
+        snprintf(f->error, sizeof f->error, "%s: %s", a->subscriber != NULL ? a->subscriber : "?",
+                 a->error[0] ? a->error : nmc_strerror(a->status));
+    }
+    if (f->acks_pending == 0)
+        flight_settle(o, f);
+}
+
+/* ---- finalise: one statement set per flush ---- */
+
+static void array_add_text(struct nmc_buf *b, const char *s)
+{
+    nmc_buf_puts(b, b->len > 1 ? ",\"" : "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            nmc_buf_append(b, "\\", 1);
+        nmc_buf_append(b, s, 1);
+    }
+    nmc_buf_puts(b, "\"");
+}
+
+struct final_arrays {
+    struct nmc_buf done, retry_ids, retry_delays, retry_errors, dead_ids, dead_errors;
+};
+
+static void final_collect(struct outbox *o, struct final_arrays *fa)
+{
+    struct nmc_buf *all[] = { &fa->done, &fa->retry_ids, &fa->retry_delays, &fa->retry_errors, &fa->dead_ids,
+                              &fa->dead_errors };
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(all); i++)
+        nmc_buf_puts(all[i], "{");
+    size_t taken = 0;
+    for (struct flight **pp = &o->flights; *pp != NULL && taken < FINAL_MAX;) {
+        struct flight *f = *pp;
+        if (f->outcome == OUT_PENDING) {
+            pp = &f->next;
+            continue;
+        }
+        if (f->outcome == OUT_DONE) {
+            nmc_buf_printf(&fa->done, "%s%lld", fa->done.len > 1 ? "," : "", (long long)f->id);
+        } else if (f->outcome == OUT_RETRY) {
+            nmc_buf_printf(&fa->retry_ids, "%s%lld", fa->retry_ids.len > 1 ? "," : "", (long long)f->id);
+            nmc_buf_printf(&fa->retry_delays, "%s%lld", fa->retry_delays.len > 1 ? "," : "",
+                           (long long)nmc_outbox_backoff_ms(f->attempts, nmc_rng_unit()));
+            array_add_text(&fa->retry_errors, f->error);
+        } else {
+            const char *labels[] = { f->event_name };
+            nmc_metrics_add(M.dead, labels, 1);
+            nmc_buf_printf(&fa->dead_ids, "%s%lld", fa->dead_ids.len > 1 ? "," : "", (long long)f->id);
+            array_add_text(&fa->dead_errors, f->error);
+        }
+        *pp = f->next;
+        free(f);
+        o->nflights--;
+        o->nfinal--;
+        taken++;
+    }
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(all); i++)
+        nmc_buf_puts(all[i], "}");
+}
+
+static void final_free(struct final_arrays *fa)
+{
+    nmc_buf_free(&fa->done);
+    nmc_buf_free(&fa->retry_ids);
+    nmc_buf_free(&fa->retry_delays);
+    nmc_buf_free(&fa->retry_errors);
+    nmc_buf_free(&fa->dead_ids);
+    nmc_buf_free(&fa->dead_errors);
+}
+
+static void finalise(struct outbox *o)
+{
+    struct final_arrays fa = { 0 };
+    final_collect(o, &fa);
+    struct nmc_db_stmt st[4] = {
+        { "outbox_async_commit", NMC_OUTBOX_SQL_ASYNC_COMMIT, 0, { NULL } },
+        { "outbox_done", NMC_OUTBOX_SQL_DONE, 2, { fa.done.data, o->instance } },
+        { "outbox_retry", NMC_OUTBOX_SQL_RETRY, 4,
+          { fa.retry_ids.data, fa.retry_delays.data, fa.retry_errors.data, o->instance } },
+        { "outbox_dead", NMC_OUTBOX_SQL_DEAD, 2, { fa.dead_ids.data, fa.dead_errors.data } },
+    };
+    /* dead letters are rare and must not vanish: only they commit durably */
+    size_t skip_async = fa.dead_ids.len > 2 ? 1 : 0;
+    if (nmc_db_txn(o->app->db, o->actor, CK_FINAL, NULL, st + skip_async, 4 - skip_async) == 0)
+        o->final_inflight++;
+    final_free(&fa);
+}
+
+static void schedule_finalise(struct outbox *o)
+{
+    if (o->nfinal > 0 && o->final_inflight == 0)
+        finalise(o);
+}
+
+static void on_final_done(struct outbox *o, const struct nmc_db_result *res)
+{
+    o->final_inflight--;
+    if (res->status != 0)
+        log_db_error("outbox.finalise_failed", res); /* leases lapse; the events are delivered again */
+    schedule_finalise(o);
+    try_claim(o); /* finished flights made room */
+}
+
+/* ---- leases, poll, notify ---- */
+
+static void renew(struct outbox *o)
+{
+    int64_t now = nmc_clock_now_ms();
+    struct nmc_buf ids = { 0 };
+    nmc_buf_puts(&ids, "{");
+    for (struct flight *f = o->flights; f != NULL; f = f->next) {
+        if (f->outcome == OUT_PENDING && f->deadline_ms < now) {
+            f->failed = 1;
+            f->acks_pending = 0;
+            nmc_strlcpy(f->error, "ack timeout", sizeof f->error);
+            flight_settle(o, f);
+            continue;
+        }
+        nmc_buf_printf(&ids, "%s%lld", ids.len > 1 ? "," : "", (long long)f->id);
+    }
+    nmc_buf_puts(&ids, "}");
+    char slease[24];
+    snprintf(slease, sizeof slease, "%lld", (long long)o->lease_ms);
+    struct nmc_db_stmt st = { "outbox_renew", NMC_OUTBOX_SQL_RENEW, 3, { ids.data, o->instance, slease } };
+    if (ids.len > 2 && o->renew_inflight == 0 && nmc_db_query(o->app->db, o->actor, CK_RENEW, NULL, &st) == 0)
+        o->renew_inflight++;
+    nmc_buf_free(&ids);
+    schedule_finalise(o);
+}
+
+static void poll_gauges(struct outbox *o)
+{
+    struct nmc_db_stmt st = { "outbox_gauges", NMC_OUTBOX_SQL_GAUGES, 0, { NULL } };
+    if (o->gauges_inflight == 0 && nmc_db_query(o->app->db, o->actor, CK_GAUGES, NULL, &st) == 0)
+        o->gauges_inflight++;
+}
+
+static void on_gauges_done(struct outbox *o, const struct nmc_db_result *res)
+{
+    o->gauges_inflight--;
+    const PGresult *r = res->status == 0 && res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
+    if (r == NULL || PQntuples(r) < 1)
+        return;
+    nmc_metrics_set(M.depth, NULL, strtod(nmc_db_get(r, 0, 0), NULL));
+    nmc_metrics_set(M.lag, NULL, strtod(nmc_db_get(r, 0, 1), NULL));
+}
+
+/* A web-only instance cannot dispatch: it tells the workers, at most once
+ * per NOTIFY_MIN_INTERVAL_MS and never inside the writer's transaction. */
+static void notify_workers(struct outbox *o)
+{
+    int64_t now = nmc_clock_now_ms();
+    if (now - o->last_notify_ms < NOTIFY_MIN_INTERVAL_MS) {
+        if (o->notify_timer == 0 &&
+            nmc_rt_timer_start(o->actor, (uint64_t)(NOTIFY_MIN_INTERVAL_MS - (now - o->last_notify_ms)),
+                               CK_NOTIFY_TIMER, &o->notify_timer) != 0)
+            o->notify_timer = 0;
+        return;
+    }
+    o->last_notify_ms = now;
+    struct nmc_db_stmt st = { "outbox_notify", NMC_OUTBOX_SQL_NOTIFY, 1, { NOTIFY_CHANNEL } };
+    (void)nmc_db_query(o->app->db, o->actor, CK_NOTIFY, NULL, &st);
+}
+
+static void start_timer(struct outbox *o, uint64_t ms, enum cookie ck, uint64_t *id)
+{
+    if (o->stopping || nmc_rt_timer_start(o->actor, ms, ck, id) != 0)
+        *id = 0;
+}
+
+static void on_timer(struct outbox *o, const struct nmc_rt_timer_fire *t)
+{
+    switch (t->cookie) {
+    case CK_POLL_TIMER:
+        o->poll_timer = 0;
+        try_claim(o);
+        poll_gauges(o);
+        start_timer(o, (uint64_t)o->app->cfg->outbox_poll_interval_ms, CK_POLL_TIMER, &o->poll_timer);
+        break;
+    case CK_RENEW_TIMER:
+        o->renew_timer = 0;
+        renew(o);
+        start_timer(o, (uint64_t)(o->lease_ms / 3), CK_RENEW_TIMER, &o->renew_timer);
+        break;
+    case CK_NOTIFY_TIMER:
+        o->notify_timer = 0;
+        notify_workers(o);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_db_result(struct outbox *o, const struct nmc_msg *msg)
+{
+    const struct nmc_db_result *res = msg->payload;
+    switch (msg->cookie) {
+    case CK_CLAIM:
+        on_claim_done(o, res);
+        break;
+    case CK_FINAL:
+        on_final_done(o, res);
+        break;
+    case CK_RENEW:
+        o->renew_inflight--;
+        if (res->status != 0)
+            log_db_error("outbox.renew_failed", res);
+        break;
+    case CK_GAUGES:
+        on_gauges_done(o, res);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
+{
+    struct outbox *o = state;
+    switch (msg->type) {
+    case NMC_MSG_OUTBOX_WAKE:
+    case NMC_MSG_DB_NOTIFY:
+        if (o->app->run_workers)
+            try_claim(o);
+        else if (msg->type == NMC_MSG_OUTBOX_WAKE)
+            notify_workers(o);
+        break;
+    case NMC_MSG_OUTBOX_ACK:
+        on_ack(o, msg->payload);
+        break;
+    case NMC_MSG_DB_RESULT:
+        on_db_result(o, msg);
+        break;
+    case NMC_MSG_TIMER:
+        on_timer(o, msg->payload);
+        break;
+    default:
+        break;
+    }
+    /* finalise what settled in this turn as one statement */
+    if (nmc_rt_actor_depth(self) == 0)
+        schedule_finalise(o);
+}
+
+static int lease_from_env(int64_t *out)
+{
+    const char *s = getenv("NMC_OUTBOX_LEASE_MS");
+    *out = 30000;
+    if (s == NULL || s[0] == '\0')
+        return 0;
+    if (nmc_parse_i64(s, 1000, 600000, out) == 0)
+        return 0;
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "outbox", "config.invalid");
+    nmc_log_msgf(r, "NMC_OUTBOX_LEASE_MS: must be an integer in 1000..600000 (milliseconds)");
+    nmc_log_end(r);
+    return NMC_EINVAL;
+}
+
+static int start_workers(struct outbox *o)
+{
+    int rc = nmc_db_listen(o->app->db, NOTIFY_CHANNEL, o->actor);
+    if (rc != 0)
+        return rc;
+    start_timer(o, (uint64_t)o->app->cfg->outbox_poll_interval_ms, CK_POLL_TIMER, &o->poll_timer);
+    start_timer(o, (uint64_t)(o->lease_ms / 3), CK_RENEW_TIMER, &o->renew_timer);
+    /* events left by a previous run are claimed now, not after one poll */
+    return nmc_rt_send(o->actor, nmc_rt_msg_new(NMC_MSG_OUTBOX_WAKE, NULL, NULL));
+}
+
+int nmc_outbox_init(struct nmc_app *app)
+{
+    struct outbox *o = nmc_xcalloc(1, sizeof *o);
+    o->app = app;
+    nmc_id_uuid4(o->instance);
+    register_metrics();
+    int rc = lease_from_env(&o->lease_ms);
+    if (rc == 0)
+        rc = nmc_rt_actor_create(app->rt, "outbox", on_message, o, 0, &o->actor);
+    if (rc != 0) {
+        free(o);
+        return rc;
+    }
+    app->modules[NMC_SLOT_OUTBOX] = o;
+    if (app->run_workers)
+        rc = start_workers(o);
+    return rc;
+}
+
+void nmc_outbox_stop(struct nmc_app *app)
+{
+    struct outbox *o = app->modules[NMC_SLOT_OUTBOX];
+    if (o == NULL)
+        return;
+    o->stopping = 1;
+    struct nmc_rt *rt = app->rt;
+    nmc_rt_timer_cancel(rt, o->poll_timer);
+    nmc_rt_timer_cancel(rt, o->renew_timer);
+    nmc_rt_timer_cancel(rt, o->notify_timer);
+    o->poll_timer = o->renew_timer = o->notify_timer = 0;
+}

@@ -1,0 +1,47 @@
+/* The outbox dispatcher (owner: sms engineer): delivers the domain events
+ * of outbox_events to subscribed actors, at least once, across instances.
+ *
+ * Wake-ups: NMC_MSG_OUTBOX_WAKE from a local writer (the fast path: no
+ * polling), a slow poll every OUTBOX_POLL_INTERVAL_MS (safety net), and
+ * NOTIFY "nmc_outbox" from instances that write events but do not dispatch
+ * (role web). Only instances with app->run_workers claim and dispatch.
+ * Claims take up to OUTBOX_BATCH_SIZE rows with FOR UPDATE SKIP LOCKED and
+ * a lease (locked_by, locked_until) renewed while the event is in flight;
+ * a crashed instance's claims return when their lease expires. At most
+ * OUTBOX_CONCURRENCY claims are outstanding. A failed delivery is retried
+ * with exponential backoff and jitter; after OUTBOX_MAX_ATTEMPTS (or at
+ * once for a permanent failure) the row moves to outbox_events_errors.
+ *
+ * Acks (actors/app.h): status 0 = done; NMC_OUTBOX_PERMANENT = the event can
+ * never succeed (dead-letter now, no retry); any other error = retry later.
+ * Environment (beyond runtime/config.h): NMC_OUTBOX_LEASE_MS (default
+ * 30000, 1000..600000), the claim lease. */
+#ifndef NMC_ACTORS_OUTBOX_OUTBOX_H
+#define NMC_ACTORS_OUTBOX_OUTBOX_H
+
+#include <stdint.h>
+#include "actors/app.h"
+
+#define NMC_OUTBOX_PERMANENT NMC_EGONE
+
+NMC_MUST_CHECK int nmc_outbox_init(struct nmc_app *app);
+void nmc_outbox_stop(struct nmc_app *app);
+
+/* Sends NMC_MSG_OUTBOX_WAKE to the local "outbox" actor, if there is one.
+ * Call after the COMMIT that inserted events. */
+void nmc_outbox_wake(struct nmc_rt *rt);
+
+/* Answers a delivery: NMC_MSG_OUTBOX_ACK to "outbox" for outbox_id from the
+ * actor named subscriber (a literal), with status and an error text (may be
+ * NULL). Returns nmc_rt_send's result (NMC_ENOTFOUND without an outbox). */
+int nmc_outbox_ack(struct nmc_rt *rt, int64_t outbox_id, const char *subscriber, int status, const char *error);
+
+/* Delay before retry number attempts (>= 1 deliveries done): 500 ms doubled
+ * per attempt, capped at 5 minutes, with equal jitter from unit in [0,1):
+ * the result lies in [d/2, d). Pure, for tests. */
+int64_t nmc_outbox_backoff_ms(int attempts, double unit);
+
+/* Frees a struct nmc_domain_event (payload_free of NMC_MSG_DOMAIN_EVENT). */
+void nmc_outbox_event_free(void *ev);
+
+#endif

@@ -1,0 +1,54 @@
+/* SQL of the outbox dispatcher (owner: sms engineer). */
+#ifndef NMC_ACTORS_OUTBOX_OUTBOX_SQL_H
+#define NMC_ACTORS_OUTBOX_OUTBOX_SQL_H
+
+/* First statement of a transaction whose loss in a crash is harmless. */
+#define NMC_OUTBOX_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"
+
+/* $1 instance, $2 limit, $3 lease ms. Skips rows another instance holds
+ * (row lock or live lease); takes expired leases back. */
+#define NMC_OUTBOX_SQL_CLAIM \
+    "UPDATE outbox_events o SET locked_by = $1, locked_until = now() + $3::bigint * interval '1 millisecond'," \
+    "  attempts = o.attempts + 1" \
+    " FROM (SELECT id FROM outbox_events" \
+    "       WHERE dispatched_at IS NULL AND available_at <= now()" \
+    "         AND (locked_until IS NULL OR locked_until < now())" \
+    "       ORDER BY available_at, id LIMIT $2::int FOR UPDATE SKIP LOCKED) c" \
+    " WHERE o.id = c.id" \
+    " RETURNING o.id, o.event_id, o.event_name, o.schema_version, o.attempts, o.payload::text, o.tenant_id," \
+    "  o.correlation_id, o.causation_id, (extract(epoch FROM o.created_at) * 1000)::bigint"
+
+/* $1 ids, $2 instance. A row whose lease another instance took is left to it. */
+#define NMC_OUTBOX_SQL_DONE \
+    "UPDATE outbox_events SET dispatched_at = now(), locked_by = NULL, locked_until = NULL, last_error = NULL" \
+    " WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND dispatched_at IS NULL"
+
+/* $1 ids, $2 delays ms, $3 errors, $4 instance. */
+#define NMC_OUTBOX_SQL_RETRY \
+    "UPDATE outbox_events o SET available_at = now() + r.delay_ms * interval '1 millisecond'," \
+    "  last_error = r.err, locked_by = NULL, locked_until = NULL" \
+    " FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS r(id, delay_ms, err)" \
+    " WHERE o.id = r.id AND o.locked_by = $4 AND o.dispatched_at IS NULL"
+
+/* $1 ids, $2 errors. The dead letter keeps the event exactly as written. */
+#define NMC_OUTBOX_SQL_DEAD \
+    "WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS r(id, err))," \
+    " m AS (DELETE FROM outbox_events o USING r WHERE o.id = r.id RETURNING o.*, r.err)" \
+    " INSERT INTO outbox_events_errors (id, event_id, event_name, schema_version, payload, tenant_id," \
+    "  correlation_id, causation_id, created_at, available_at, attempts, last_error, dispatched_at)" \
+    " SELECT id, event_id, event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
+    "  created_at, available_at, attempts, err, dispatched_at FROM m" \
+    " ON CONFLICT (id) DO NOTHING"
+
+/* $1 ids, $2 instance, $3 lease ms. */
+#define NMC_OUTBOX_SQL_RENEW \
+    "UPDATE outbox_events SET locked_until = now() + $3::bigint * interval '1 millisecond'" \
+    " WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND dispatched_at IS NULL"
+
+#define NMC_OUTBOX_SQL_GAUGES \
+    "SELECT count(*), COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8" \
+    " FROM outbox_events WHERE dispatched_at IS NULL"
+
+#define NMC_OUTBOX_SQL_NOTIFY "SELECT pg_notify($1, '')"
+
+#endif
