@@ -75,15 +75,15 @@ CREATE TABLE sms_consent_events (
     UNIQUE (tenant_id, ref, opted_out)
 );
 
--- Reporting's first-response tracker: missed call or inbound SMS (database
--- time of the webhook commit) to the first outbound Twilio accepted.
+-- Reporting's first-response tracker: one row per first reply, from the
+-- missed call or inbound SMS (database time of the webhook commit) to the
+-- database time our send was accepted by Twilio (queued).
 CREATE TABLE first_responses (
-    conversation_id uuid PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    message_id      uuid PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    conversation_id uuid NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
     tenant_id       uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     trigger         text NOT NULL CHECK (trigger IN ('missed_call', 'inbound_sms')),
     triggered_at    timestamptz NOT NULL,
-    message_id      uuid,
-    first_queued_at timestamptz,
-    CHECK (first_queued_at IS NULL OR first_queued_at >= triggered_at - interval '1 minute')
+    first_queued_at timestamptz
 );
 CREATE INDEX first_responses_queued_idx ON first_responses (first_queued_at) WHERE first_queued_at IS NOT NULL;

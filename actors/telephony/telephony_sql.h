@@ -66,17 +66,11 @@
     "    updated_at = now()" \
     "  FROM msg WHERE m.id = msg.id AND EXISTS (SELECT 1 FROM wh)" \
     "  RETURNING m.id, m.tenant_id, m.to_e164)," \
-    " fr AS (" \
-    "  UPDATE first_responses SET first_queued_at = now()" \
-    "  WHERE message_id IN (SELECT id FROM up) AND first_queued_at IS NULL" \
-    "    AND nmc_sms_status_rank($5::text) BETWEEN 10 AND 100 AND $5::text NOT IN ('failed', 'undelivered', 'canceled')" \
-    "  RETURNING 1)," \
     " oo AS (" \
     "  INSERT INTO sms_opt_outs (tenant_id, phone_e164, opted_out, source)" \
     "  SELECT tenant_id, to_e164, true, 'twilio_21610' FROM up WHERE $6::text = '21610'" \
     "  ON CONFLICT (tenant_id, phone_e164) DO UPDATE SET opted_out = true, source = 'twilio_21610'," \
     "    keyword = NULL, updated_at = now() RETURNING 1)" \
-    " SELECT (SELECT count(*) FROM wh)::int, 0, (SELECT count(*) FROM up)::int," \
-    "  (SELECT count(*) FROM fr)::int + (SELECT count(*) FROM oo)::int"
+    " SELECT (SELECT count(*) FROM wh)::int, 0, (SELECT count(*) FROM up)::int, (SELECT count(*) FROM oo)::int"
 
 #endif
