@@ -63,6 +63,7 @@ struct nmc_rt {
     int in_pass;
     uint64_t now_ns;         /* during a pass: when the running handler started */
     int closes_pending;
+    int foreign_close;       /* a handle was closed behind our back: never free */
     struct nmc_actor *actors;
     struct nmc_actor *ready_head, *ready_tail;
     struct rt_timer **timers;
@@ -521,8 +522,22 @@ static void on_rt_close(uv_handle_t *h)
 {
     struct nmc_rt *rt = h->data;
 
-    if (--rt->closes_pending == 0)
+    if (--rt->closes_pending == 0 && !rt->foreign_close)
         rt_free(rt);
+}
+
+/* A handle someone else already closed (a forced shutdown walking the loop)
+ * will never call on_rt_close, so the runtime is then leaked rather than
+ * freed under a pending close: leaking at exit beats a use-after-free. */
+static void rt_close_handle(struct nmc_rt *rt, uv_handle_t *h)
+{
+    if (uv_is_closing(h)) {
+        rt->foreign_close = 1;
+        return;
+    }
+    h->data = rt;
+    rt->closes_pending++;
+    uv_close(h, on_rt_close);
 }
 
 void nmc_rt_destroy(struct nmc_rt *rt)
@@ -532,11 +547,8 @@ void nmc_rt_destroy(struct nmc_rt *rt)
     nmc_rt_stop(rt);
     rt->destroying = 1;
     metrics_detach(rt);
-    rt->check.data = rt;
-    rt->idle.data = rt;
-    rt->closes_pending = 2;
-    uv_close((uv_handle_t *)&rt->check, on_rt_close);
-    uv_close((uv_handle_t *)&rt->idle, on_rt_close);
+    rt_close_handle(rt, (uv_handle_t *)&rt->check);
+    rt_close_handle(rt, (uv_handle_t *)&rt->idle);
 }
 
 uv_loop_t *nmc_rt_loop(struct nmc_rt *rt)

@@ -226,6 +226,35 @@ static void test_actor_destroy_frees_pending_messages(void **state)
     fx->rt = NULL;          /* freed by its close callbacks */
 }
 
+static void on_msg_destroy(struct nmc_actor *self, struct nmc_msg *m, void *state)
+{
+    struct fixture *f = state;
+
+    record(self, m);
+    nmc_rt_destroy(f->rt);
+}
+
+/* Shutdown often starts inside a handler: the rest of the pass is skipped,
+ * pending messages and timers are freed, nothing runs afterwards. */
+static void test_actor_destroy_from_handler(void **state)
+{
+    struct nmc_actor *d;
+    uint64_t id;
+    int i;
+
+    assert_int_equal(nmc_rt_actor_create(fx->rt, "destroyer", on_msg_destroy, fx, 0, &d), 0);
+    assert_int_equal(nmc_rt_send(d, new_msg(1, 0)), 0);
+    for (i = 0; i < 5; i++) {
+        assert_int_equal(nmc_rt_send(d, new_msg(1, 1 + i)), 0);
+        assert_int_equal(nmc_rt_send(fx->a, new_msg(2, i)), 0);
+    }
+    assert_int_equal(nmc_rt_timer_start(fx->a, 0, 1, &id), 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    fx->rt = NULL; /* freed by its close callbacks */
+    assert_int_equal(fx->nlog, 1);
+    assert_int_equal(payloads_freed, 11);
+}
+
 static void test_actor_stop_refuses_new_messages(void **state)
 {
     uint64_t id;
@@ -521,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_actor_send_full_mailbox_frees_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actor_send_bad_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actor_destroy_frees_pending_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_actor_destroy_from_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actor_stop_refuses_new_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actor_msg_keep_hands_ownership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_actor_send_forwarding_borrowed_message, setup, teardown),
