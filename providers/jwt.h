@@ -1,9 +1,10 @@
 /* JWT (RS256) verification for the owner/technician API, and the JWKS key
  * sets it verifies against (Clerk: CLERK_JWT_ISSUER, CLERK_JWT_AUDIENCE,
  * CLERK_JWKS_URL). Owner: jwt engineer. providers/jwt.c defines
- * nmc_prov_jwt_*, providers/jwks.c defines nmc_prov_jwks_*.
+ * nmc_prov_jwt_*, providers/jwks.c nmc_prov_jwks_*, providers/jwks_cache.c
+ * nmc_prov_jwks_cache_*.
  *
- * Everything here is synchronous and does no I/O: a fetched JWKS document
+ * All but the cache is synchronous and does no I/O: a fetched JWKS document
  * body goes in through nmc_prov_jwks_parse(); tokens are checked against the
  * resulting key set with nmc_prov_jwt_verify(). Only RS256 is accepted,
  * whatever the token's header asks for (no "none", no HMAC, no key from the
@@ -14,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "runtime/actor.h"
 #include "runtime/common.h"
 
 /* ---- key sets (providers/jwks.c) ---- */
@@ -114,5 +116,84 @@ int nmc_prov_jwt_is_jwt_err(int err);
  * *out_len, NMC_EPARSE, or NMC_ETOOBIG when out is too small. */
 NMC_MUST_CHECK int nmc_prov_jwt_b64url_decode(unsigned char *out, size_t cap, size_t *out_len, const char *in,
                                               size_t in_len);
+
+/* ---- the fetched, cached key set (providers/jwks_cache.c) ----
+ *
+ * A cache bound to one owner actor fetches CLERK_JWKS_URL through
+ * providers/http.h. Completions reach the owner as NMC_MSG_PROV_JWKS messages
+ * (payload struct nmc_prov_jwks_fetch) carrying the configured cookie; the
+ * owner's handler passes them to nmc_prov_jwks_cache_on_fetched(). Fetch
+ * starts are rate limited (min_interval_ms, also after failures); keys older
+ * than ttl_ms stay in use while a background refetch runs, and a failed fetch
+ * keeps the previous keys. Times come from nmc_clock_now_ms() (freezable).
+ * Async contract: a refresh returning 1 delivers exactly one completion on a
+ * later turn; after nmc_prov_jwks_cache_destroy() a completion may still
+ * arrive (NMC_ECANCELED): the owner must drop it, not pass it on. */
+
+struct nmc_prov_http;
+struct nmc_prov_breaker;
+struct nmc_prov_jwks_cache;
+
+/* Completion type of cache fetches. Providers' other types count up from
+ * NMC_MSG_PROVIDER in providers/http.h; this one sits well clear of them. */
+#define NMC_MSG_PROV_JWKS (NMC_MSG_PROVIDER + 40)
+
+#define NMC_PROV_JWKS_DEFAULT_TTL_MS (10 * 60 * 1000)
+#define NMC_PROV_JWKS_DEFAULT_MIN_INTERVAL_MS (30 * 1000)
+
+struct nmc_prov_jwks_cache_opts {
+    const char *url;                  /* the JWKS document (copied); required */
+    int64_t ttl_ms;                   /* 0: 10 minutes */
+    int64_t min_interval_ms;          /* 0: 30 s between two fetch starts */
+    int timeout_ms;                   /* per attempt; 0: 5000 */
+    int max_attempts;                 /* 0: 2 */
+    uint64_t cookie;                  /* echoed in every completion's msg->cookie */
+    struct nmc_prov_breaker *breaker; /* optional; borrowed, must outlive the cache */
+};
+
+/* Payload of NMC_MSG_PROV_JWKS. */
+struct nmc_prov_jwks_fetch {
+    int err;                     /* 0; the HTTP layer's error; NMC_EPROVIDER (status not 200);
+                                    or nmc_prov_jwks_parse()'s error */
+    long status;                 /* HTTP status, 0 when none */
+    struct nmc_prov_jwks *keys;  /* one reference owned by the payload; NULL on error */
+    char error[256];             /* a reason for logs, "" when none */
+};
+
+struct nmc_prov_jwks_cache_stats {
+    uint64_t fetches;        /* started */
+    uint64_t failures;       /* completed with an error */
+    int64_t fetched_at_ms;   /* last success, 0 if never */
+    int in_flight;
+};
+
+/* Creates a cache that fetches with http (borrowed, must outlive it) and
+ * reports to owner. Fetches nothing yet: call nmc_prov_jwks_cache_refresh().
+ * 0 or NMC_EINVAL (no url, http or owner). */
+NMC_MUST_CHECK int nmc_prov_jwks_cache_create(struct nmc_prov_http *http, struct nmc_actor *owner,
+                                              const struct nmc_prov_jwks_cache_opts *opts,
+                                              struct nmc_prov_jwks_cache **out);
+/* Cancels an in-flight fetch (see the contract above) and frees the cache,
+ * dropping its reference to the keys. Accepts NULL. */
+void nmc_prov_jwks_cache_destroy(struct nmc_prov_jwks_cache *c);
+/* Starts a fetch unless one is in flight or the last one started less than
+ * min_interval_ms ago. 1 started, 0 not started, or nmc_prov_http_send()'s
+ * error (counts as an attempt for the rate limit). */
+NMC_MUST_CHECK int nmc_prov_jwks_cache_refresh(struct nmc_prov_jwks_cache *c);
+/* The current keys (borrowed: nmc_prov_jwks_ref() to keep them past the
+ * next completion), or NULL before the first good fetch. Starts a refresh
+ * when they are older than ttl_ms (or absent). */
+struct nmc_prov_jwks *nmc_prov_jwks_cache_keys(struct nmc_prov_jwks_cache *c);
+/* nmc_prov_jwt_verify() with the current keys. On NMC_PROV_JWT_EUNKNOWN_KID
+ * it asks for a refresh; *pending (may be NULL) is then 1 when a fetch is in
+ * flight, so the caller may hold the request and verify again after the
+ * next completion instead of answering 401 at once. */
+NMC_MUST_CHECK int nmc_prov_jwks_cache_verify(struct nmc_prov_jwks_cache *c, const struct nmc_prov_jwt_policy *p,
+                                              const char *token, size_t len, struct nmc_prov_jwt_claims *out,
+                                              int *pending);
+/* Takes in an NMC_MSG_PROV_JWKS completion (borrowed). Installs its keys and
+ * returns 0, or returns the fetch's error and keeps the previous keys. */
+int nmc_prov_jwks_cache_on_fetched(struct nmc_prov_jwks_cache *c, const struct nmc_msg *msg);
+void nmc_prov_jwks_cache_stats(const struct nmc_prov_jwks_cache *c, struct nmc_prov_jwks_cache_stats *out);
 
 #endif
