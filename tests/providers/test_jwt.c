@@ -397,6 +397,25 @@ static void test_jwt_verify_oversize_token(void **state)
     free(token);
 }
 
+static void test_jwt_verify_every_prefix_refused(void **state)
+{
+    char *body = claims("%s", "");
+    char *token = sign("k1", "RS256", NULL, body);
+    size_t len = strlen(token), i;
+    char *copy = nmc_xmalloc(len);
+
+    /* Each prefix in a buffer of its own size, so ASan sees any overread. */
+    for (i = 0; i < len; i++) {
+        memcpy(copy, token, i);
+        assert_int_not_equal(nmc_prov_jwt_verify(&policy, keys, copy, i, NULL), 0);
+    }
+    memcpy(copy, token, len);
+    assert_int_equal(nmc_prov_jwt_verify(&policy, keys, copy, len, NULL), 0);
+    free(copy);
+    free(body);
+    free(token);
+}
+
 static void test_jwt_verify_missing_sub(void **state)
 {
     const char *hdr = "{\"alg\":\"RS256\",\"kid\":\"k1\"}";
@@ -517,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_jwt_verify_two_parts),
         cmocka_unit_test(test_jwt_verify_four_parts),
         cmocka_unit_test(test_jwt_verify_oversize_token),
+        cmocka_unit_test(test_jwt_verify_every_prefix_refused),
         cmocka_unit_test(test_jwt_verify_missing_sub),
         cmocka_unit_test(test_jwt_verify_missing_or_bad_exp),
         cmocka_unit_test(test_jwt_verify_bad_optional_claims_ignored),
