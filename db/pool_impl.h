@@ -1,6 +1,6 @@
-/* Private to db/: the pool's internal types shared by pool.c (queue,
- * batches, replies), conn.c (one connection's state machine on uv_poll)
- * and listen.c (LISTEN/NOTIFY). Not for use outside db/. */
+/* Private to db/: the pool's internal types shared by pool.c (queue and
+ * dispatch), batch.c (batches and replies), conn.c (one connection's state
+ * machine on uv_poll) and listen.c (LISTEN/NOTIFY). Not for use outside db/. */
 #ifndef NMC_DB_POOL_IMPL_H
 #define NMC_DB_POOL_IMPL_H
 
@@ -105,11 +105,21 @@ struct nmc_db_pool {
     int open_handles;               /* timers and polls not yet closed */
 };
 
-/* pool.c */
+/* batch.c */
+void nmc_db_batch_metrics_init(void);
+void nmc_db_batch_count_error(int err);
+/* A batch holding copies of stmts (validated by the caller); reply_to NULL
+ * marks internal work. */
 struct nmc_db_batch *nmc_db_batch_new(const struct nmc_db_stmt *stmts, size_t n, int txn);
+void nmc_db_batch_start(struct nmc_db_batch *b, struct nmc_actor *reply_to, uint64_t cookie,
+                        const struct nmc_msg *ctx);
+/* Record the outcome; the first failure wins. */
 void nmc_db_batch_fail(struct nmc_db_batch *b, int err, const char *message);
 void nmc_db_batch_error(struct nmc_db_batch *b, const struct nmc_db_op *o, const PGresult *r, int conn_bad);
+/* The one exit of a batch: metrics, span, reply message; frees b. */
 void nmc_db_batch_finish(struct nmc_db_batch *b);
+
+/* pool.c */
 void nmc_db_pool_dispatch(struct nmc_db_pool *p);
 void nmc_db_pool_busy_changed(struct nmc_db_pool *p, int delta);
 void nmc_db_pool_maybe_free(struct nmc_db_pool *p);
