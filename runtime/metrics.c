@@ -269,29 +269,52 @@ static int series_matches(const struct nmc_metric *m, const struct series *s, co
     return 1;
 }
 
-/* Label values per the text format: \\ \" and \n escaped; invalid UTF-8
- * replaced by U+FFFD, which Prometheus requires of label values. */
+/* Label values per the text format: \\ \" and \n escaped. Values are
+ * already valid UTF-8 (see resolve). */
 static void append_label_value(struct nmc_buf *b, const char *v)
 {
-    const unsigned char *u = (const unsigned char *)v;
-    size_t n = strlen(v);
+    size_t run = 0, i = 0;
+    for (; v[i]; i++) {
+        if (v[i] != '\\' && v[i] != '"' && v[i] != '\n')
+            continue;
+        (void)nmc_buf_append(b, v + run, i - run);
+        (void)nmc_buf_puts(b, v[i] == '\\' ? "\\\\" : v[i] == '"' ? "\\\"" : "\\n");
+        run = i + 1;
+    }
+    (void)nmc_buf_append(b, v + run, i - run);
+}
+
+static int utf8_valid(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t l = nmc_log_utf8_seqlen(u + i, n - i);
+        if (l == 0)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
+/* Copy of s with each invalid byte replaced by U+FFFD: Prometheus
+ * requires label values to be valid UTF-8. */
+static char *utf8_sanitize(const char *s)
+{
+    struct nmc_buf b = { 0 };
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    (void)nmc_buf_puts(&b, "");
     for (size_t i = 0; i < n;) {
         size_t l = nmc_log_utf8_seqlen(u + i, n - i);
-        if (l == 0) {
-            (void)nmc_buf_puts(b, "\xEF\xBF\xBD");
-            i++;
-        } else if (u[i] == '\\' || u[i] == '"') {
-            char esc[2] = { '\\', (char)u[i] };
-            (void)nmc_buf_append(b, esc, 2);
-            i++;
-        } else if (u[i] == '\n') {
-            (void)nmc_buf_puts(b, "\\n");
-            i++;
-        } else {
-            (void)nmc_buf_append(b, v + i, l);
-            i += l;
-        }
+        (void)nmc_buf_append(&b, l ? s + i : "\xEF\xBF\xBD", l ? l : 3);
+        i += l ? l : 1;
     }
+    return nmc_buf_steal(&b, NULL);
 }
 
 static char *render_labels(const struct nmc_metric *m, char **values)
@@ -355,40 +378,59 @@ static struct series *new_series(struct nmc_metric *m, const char *const *values
     return s;
 }
 
-/* Finds or creates the series for values. NULL when the metric is at its
- * series cap. */
-static struct series *get_series(struct nmc_metric *m, const char *const *values)
+static struct series *find_series(const struct nmc_metric *m, const char *const *values, uint64_t h)
 {
-    static const char *const none[1] = { "" };
-    if (m->nlabels > 0 && values == NULL)
-        die(m->name, "label values missing");
-    if (m->nlabels == 0)
-        values = none;
-    uint64_t h = hash_values(m, values);
-    if (m->tsize) {
-        for (struct series *s = m->table[h & (m->tsize - 1)]; s; s = s->hnext)
-            if (s->hash == h && series_matches(m, s, values))
-                return s;
-    }
-    if (m->nseries >= MAX_SERIES) {
-        count_dropped(m);
+    if (m->tsize == 0)
         return NULL;
-    }
-    return new_series(m, values, h);
-}
-
-static struct series *lookup(struct nmc_metric *m, const char *const *values)
-{
-    static const char *const none[1] = { "" };
-    if (m == NULL || m->tsize == 0 || (m->nlabels > 0 && values == NULL))
-        return NULL;
-    if (m->nlabels == 0)
-        values = none;
-    uint64_t h = hash_values(m, values);
     for (struct series *s = m->table[h & (m->tsize - 1)]; s; s = s->hnext)
         if (s->hash == h && series_matches(m, s, values))
             return s;
     return NULL;
+}
+
+/* Finds the series for values, creating it when create is set (NULL when
+ * the metric is at its series cap). Series are keyed by the valid-UTF-8
+ * form of the values, so two raw values that render alike share a series
+ * and a scrape never shows a duplicate. */
+static struct series *resolve(struct nmc_metric *m, const char *const *values, int create)
+{
+    static const char *const none[1] = { "" };
+    if (m->nlabels > 0 && values == NULL) {
+        if (create)
+            die(m->name, "label values missing");
+        return NULL;
+    }
+    if (m->nlabels == 0)
+        values = none;
+    char **fixed = NULL;
+    for (size_t i = 0; i < m->nlabels && fixed == NULL; i++) {
+        if (values[i] && !utf8_valid(values[i])) {
+            fixed = nmc_xcalloc(m->nlabels, sizeof(*fixed));
+            for (size_t j = 0; j < m->nlabels; j++)
+                fixed[j] = utf8_sanitize(values[j] ? values[j] : "");
+            values = (const char *const *)fixed;
+        }
+    }
+    uint64_t h = hash_values(m, values);
+    struct series *s = find_series(m, values, h);
+    if (s == NULL && create) {
+        if (m->nseries < MAX_SERIES)
+            s = new_series(m, values, h);
+        else
+            count_dropped(m);
+    }
+    free_labels(fixed, fixed ? m->nlabels : 0);
+    return s;
+}
+
+static struct series *get_series(struct nmc_metric *m, const char *const *values)
+{
+    return resolve(m, values, 1);
+}
+
+static struct series *lookup(struct nmc_metric *m, const char *const *values)
+{
+    return m ? resolve(m, values, 0) : NULL;
 }
 
 /* ---- updates ------------------------------------------------------------- */

@@ -121,8 +121,14 @@ static void test_metrics_render_escapes_hostile_label_values(void **state)
     struct nmc_metric *c = nmc_metrics_counter("nmc_test_hostile_total", "Hostile.", "v");
     const char *v[] = { "a\\b\"c\nd\xff}e" };
     nmc_metrics_add(c, v, 1);
+    /* two raw values that render alike are one series, never a duplicate */
+    const char *ff[] = { "x\xff" }, *fe[] = { "x\xfe" };
+    nmc_metrics_add(c, ff, 1);
+    nmc_metrics_add(c, fe, 1);
+    assert_true(nmc_metrics_value(c, ff) == 2);
     char *text = render();
     assert_non_null(strstr(text, "nmc_test_hostile_total{v=\"a\\\\b\\\"c\\nd\xEF\xBF\xBD}e\"} 1\n"));
+    assert_non_null(strstr(text, "nmc_test_hostile_total{v=\"x\xEF\xBF\xBD\"} 2\n"));
     free(text);
 }
 
@@ -396,7 +402,8 @@ static void test_metrics_render_passes_promtool(void **state)
     (void)nmc_metrics_counter("nmc_test_unused_total", "Registered, never incremented.", "k");
     const char *hostile[][2] = {
         { "/a\"quoted\"", "200" }, { "back\\slash", "500" }, { "new\nline", "404" }, { "bad\xff\xfeutf8", "" },
-        { "{}=,", " " },           { "caf\xC3\xA9", "201" },
+        { "{}=,", " " },           { "caf\xC3\xA9", "201" },     { "bad\xfe\xffutf8", "" },
+        { "cr\r tab\t ctl\x01", "#" },
     };
     for (size_t i = 0; i < NMC_ARRAY_SIZE(hostile); i++) {
         nmc_metrics_add(c, hostile[i], (double)i + 1);
