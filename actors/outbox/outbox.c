@@ -294,8 +294,11 @@ static void on_ack(struct outbox *o, const struct nmc_outbox_ack *a)
     if (a->status != 0) {
         f->failed = 1;
         f->permanent |= a->status == NMC_OUTBOX_PERMANENT;
-        snprintf(f->error, sizeof f->error, "%s: %s", a->subscriber != NULL ? a->subscriber : "?",
-                 a->error[0] ? a->error : nmc_strerror(a->status));
+        struct nmc_buf e = { 0 };
+        nmc_buf_printf(&e, "%s: %s", a->subscriber != NULL ? a->subscriber : "?",
+                       a->error[0] ? a->error : nmc_strerror(a->status));
+        nmc_strlcpy(f->error, e.data, sizeof f->error);
+        nmc_buf_free(&e);
     }
     if (f->acks_pending == 0)
         flight_settle(o, f);
@@ -455,7 +458,8 @@ static void notify_workers(struct outbox *o)
     }
     o->last_notify_ms = now;
     struct nmc_db_stmt st = { "outbox_notify", NMC_OUTBOX_SQL_NOTIFY, 1, { NOTIFY_CHANNEL } };
-    (void)nmc_db_query(o->app->db, o->actor, CK_NOTIFY, NULL, &st);
+    if (nmc_db_query(o->app->db, o->actor, CK_NOTIFY, NULL, &st) != 0)
+        o->last_notify_ms = 0; /* the slow poll of the workers still finds the events */
 }
 
 static void start_timer(struct outbox *o, uint64_t ms, enum cookie ck, uint64_t *id)

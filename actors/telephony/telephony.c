@@ -182,15 +182,6 @@ static void hook_free(void *p)
     free(h);
 }
 
-static void hooks_free(struct hook *h)
-{
-    while (h != NULL) {
-        struct hook *next = h->next;
-        hook_free(h);
-        h = next;
-    }
-}
-
 static char *form_to_json(const struct nmc_form *f)
 {
     struct nmc_buf b = { 0 };

@@ -1,0 +1,764 @@
+/* Conversation actor (owner: sms engineer). See conversation.h.
+ *
+ * One job per delivered event, a flat state machine:
+ *   LOAD     read the tenant, its settings and local time, and any message
+ *            an earlier delivery recorded for this cause (dedupe key);
+ *   INTENT   one function call records the intent (gates re-checked inside
+ *            the transaction) and commits durably: from here a crash can
+ *            at worst leave an intent whose send outcome is unknown;
+ *   SEND     Twilio, one attempt (our retries go through the outbox);
+ *   MARK     the outcome (async commit: losing it only re-delivers);
+ *   LOOKUP   for an intent of unknown outcome: ask Twilio whether it has
+ *            the message (docs/decisions/ambiguous-sms.md).
+ * The job acks the outbox exactly once, in job_finish(). */
+#include "actors/conversation/conversation.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/conversation/conversation_sql.h"
+#include "actors/outbox/outbox.h"
+#include "actors/telephony/telephony.h"
+#include "http/body.h"
+#include "providers/http.h"
+#include "providers/twilio.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+
+#define SUBSCRIBER "conversation"
+#define BODY_MAX 1601
+
+enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE };
+enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL };
+
+struct job {
+    struct conversation *cv;
+    struct job *next, *prev;
+    enum job_kind kind;
+    enum job_state state;
+    struct nmc_msg ctx;        /* tenant, correlation, causation, trace of the event (no payload) */
+    int64_t outbox_id;
+    char event_id[NMC_ID_LEN];
+    char tenant[NMC_ID_LEN];
+    char caller[40], business[40];
+    char ref[80];              /* CallSid or MessageSid */
+    char trigger_at[40];
+    char dedupe[128];
+    char release_id[NMC_ID_LEN];
+    enum nmc_conversation_keyword keyword;
+    char *inbound_body;
+    /* from LOAD / INTENT */
+    char business_name[201];
+    char message_id[NMC_ID_LEN];
+    char msg_status[24];
+    char body[BODY_MAX];
+    char date_sent_after[16];
+    int64_t msg_age_ms;
+    char msg_kind[24];
+    int compliance_ok, opted_out;
+    int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
+    struct nmc_span *span;
+};
+
+struct conversation {
+    struct nmc_app *app;
+    struct nmc_actor *actor;
+    struct nmc_prov_http *http;
+    struct nmc_prov_twilio *twilio;
+    char base_url[512];
+    char userpwd[256];
+    int paused;
+    int64_t ambiguous_wait_ms;
+    struct job *jobs;
+};
+
+static struct {
+    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords;
+} M;
+
+static void register_metrics(void)
+{
+    M.blocked = nmc_metrics_counter("first_sms_blocked_total", "First replies not sent because of a gate", "reason");
+    M.ambiguous = nmc_metrics_counter("sms_ambiguous_sends_total",
+                                      "Sends whose outcome is unknown (timeout or reset after sending)", NULL);
+    M.results = nmc_metrics_counter("sms_send_results_total", "Outcomes of Twilio send attempts", "result");
+    M.held = nmc_metrics_counter("sms_held_total", "Sends held by PAUSE_OUTBOUND_SMS", NULL);
+    M.keywords = nmc_metrics_counter("sms_keywords_total", "Inbound keywords handled", "keyword");
+}
+
+static void count(struct nmc_metric *m, const char *label)
+{
+    const char *labels[] = { label };
+    nmc_metrics_add(m, label != NULL ? labels : NULL, 1);
+}
+
+/* ---- job lifecycle ---- */
+
+static void job_free(struct job *j)
+{
+    struct conversation *cv = j->cv;
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else if (cv->jobs == j)
+        cv->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    free(j->inbound_body);
+    nmc_trace_span_end(j->span);
+    free(j);
+}
+
+/* The single exit of a job: acks the outbox (status 0 done, else retry, or
+ * permanent) and frees the job. */
+static void job_finish(struct job *j, int status, const char *why)
+{
+    if (status != 0) {
+        struct nmc_log_rec *r = nmc_log_begin(j->permanent ? NMC_LOG_ERROR : NMC_LOG_WARN, "conversation",
+                                              "conversation.job_failed");
+        nmc_log_ctx(r, &j->ctx);
+        nmc_log_int(r, "outbox_id", j->outbox_id);
+        nmc_log_error(r, status, why);
+        nmc_log_end(r);
+        nmc_trace_span_error(j->span, why != NULL ? why : nmc_strerror(status));
+    }
+    if (j->outbox_id > 0)
+        (void)nmc_outbox_ack(j->cv->app->rt, j->outbox_id, SUBSCRIBER,
+                             status == 0 ? 0 : j->permanent ? NMC_OUTBOX_PERMANENT : status, why);
+    job_free(j);
+}
+
+static int submit(struct job *j, enum job_state next, const struct nmc_db_stmt *st, size_t n, int txn)
+{
+    j->state = next;
+    struct nmc_db_pool *db = j->cv->app->db;
+    uint64_t ck = (uint64_t)(uintptr_t)j;
+    return txn ? nmc_db_txn(db, j->cv->actor, ck, &j->ctx, st, n) : nmc_db_query(db, j->cv->actor, ck, &j->ctx, st);
+}
+
+static const PGresult *result_of(const struct nmc_db_result *res, size_t index, size_t nstmts)
+{
+    size_t k = res->nresults >= nstmts + 2 ? index + 1 : index;
+    return k < res->nresults ? res->results[k] : NULL;
+}
+
+static const char *col(const PGresult *r, int c)
+{
+    return r != NULL && PQntuples(r) > 0 ? nmc_db_get(r, 0, c) : NULL;
+}
+
+static void copy_col(char *dst, size_t n, const PGresult *r, int c)
+{
+    const char *v = col(r, c);
+    nmc_strlcpy(dst, v != NULL ? v : "", n);
+}
+
+/* ---- event intake ---- */
+
+static int take_str(json_t *o, const char *key, char *dst, size_t n)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    if (v == NULL || strlen(v) >= n)
+        return NMC_EINVAL;
+    nmc_strlcpy(dst, v, n);
+    return 0;
+}
+
+static int parse_call(struct job *j, json_t *p)
+{
+    char sid[70];
+    if (take_str(p, "call_sid", sid, sizeof sid) || take_str(p, "from", j->caller, sizeof j->caller) ||
+        take_str(p, "to", j->business, sizeof j->business) ||
+        take_str(p, "detected_at", j->trigger_at, sizeof j->trigger_at))
+        return NMC_EINVAL;
+    nmc_strlcpy(j->ref, sid, sizeof j->ref);
+    snprintf(j->dedupe, sizeof j->dedupe, "first:call:%s", sid);
+    return 0;
+}
+
+static int parse_sms(struct job *j, json_t *p)
+{
+    char sid[70];
+    const char *body = json_string_value(json_object_get(p, "body"));
+    if (take_str(p, "message_sid", sid, sizeof sid) || take_str(p, "from", j->caller, sizeof j->caller) ||
+        take_str(p, "to", j->business, sizeof j->business) ||
+        take_str(p, "received_at", j->trigger_at, sizeof j->trigger_at) || body == NULL)
+        return NMC_EINVAL;
+    nmc_strlcpy(j->ref, sid, sizeof j->ref);
+    j->inbound_body = nmc_xstrdup(body);
+    j->keyword = nmc_conversation_keyword(body);
+    snprintf(j->dedupe, sizeof j->dedupe, "%s:%s", j->keyword != NMC_KEYWORD_NONE ? "kw" : "first:sms", sid);
+    return 0;
+}
+
+static int parse_event(struct job *j, const struct nmc_domain_event *ev)
+{
+    json_t *p = json_loads(ev->payload_json != NULL ? ev->payload_json : "", 0, NULL);
+    int rc = NMC_EINVAL;
+    if (!json_is_object(p) || take_str(p, "tenant_id", j->tenant, sizeof j->tenant))
+        goto out;
+    if (j->kind == JOB_CALL)
+        rc = parse_call(j, p);
+    else if (j->kind == JOB_SMS)
+        rc = parse_sms(j, p);
+    else
+        rc = take_str(p, "message_id", j->release_id, sizeof j->release_id);
+out:
+    json_decref(p);
+    return rc;
+}
+
+static void job_load(struct job *j);
+
+static void on_event(struct conversation *cv, struct nmc_msg *msg)
+{
+    const struct nmc_domain_event *ev = msg->payload;
+    struct job *j = nmc_xcalloc(1, sizeof *j);
+    j->cv = cv;
+    j->outbox_id = ev->outbox_id;
+    nmc_strlcpy(j->event_id, ev->event_id, sizeof j->event_id);
+    nmc_rt_msg_inherit(&j->ctx, msg);
+    nmc_strlcpy(j->ctx.causation_id, ev->event_id, sizeof j->ctx.causation_id);
+    j->kind = strcmp(ev->event_name, "CallDetected") == 0         ? JOB_CALL
+              : strcmp(ev->event_name, "InboundSmsReceived") == 0 ? JOB_SMS
+                                                                  : JOB_RELEASE;
+    j->next = cv->jobs;
+    if (cv->jobs != NULL)
+        cv->jobs->prev = j;
+    cv->jobs = j;
+    j->span = nmc_trace_span_start("conversation.first_reply", &msg->trace);
+    nmc_trace_span_attr(j->span, "event_id", ev->event_id);
+    nmc_trace_span_attr(j->span, "correlation_id", msg->correlation_id);
+    if (parse_event(j, ev) != 0) {
+        j->permanent = 1; /* a payload that breaks its schema can never succeed */
+        job_finish(j, NMC_EINVAL, "event payload does not match its schema");
+        return;
+    }
+    if (j->kind == JOB_CALL && !nmc_telephony_is_e164(j->caller)) {
+        count(M.blocked, "invalid_caller"); /* anonymous or withheld caller ids cannot be texted back */
+        job_finish(j, 0, NULL);
+        return;
+    }
+    job_load(j);
+}
+
+static void job_load(struct job *j)
+{
+    struct nmc_db_stmt st = { "conv_load", NMC_CONV_SQL_LOAD, 4,
+                              { j->tenant, j->caller, j->dedupe, j->release_id[0] ? j->release_id : NULL } };
+    int rc = submit(j, J_LOAD, &st, 1, 0);
+    if (rc != 0)
+        job_finish(j, rc, "load not submitted");
+}
+
+/* ---- deciding ---- */
+
+static void render(struct job *j, const char *settings, const char *local, const char *fallback_tpl)
+{
+    json_t *s = json_loads(settings != NULL ? settings : "{}", 0, NULL);
+    const char *tpl = fallback_tpl;
+    if (fallback_tpl == NULL) {
+        json_t *hours = json_object_get(s, "business_hours");
+        char *hours_txt = hours != NULL ? json_dumps(hours, JSON_COMPACT) : NULL;
+        int in = nmc_conversation_in_hours(hours_txt, local);
+        free(hours_txt);
+        const char *key = in ? "first_reply_template_in_hours" : "first_reply_template_after_hours";
+        tpl = json_string_value(json_object_get(s, key));
+        if (tpl == NULL || nmc_conversation_template_validate(tpl, NULL, 0) != 0)
+            tpl = in ? nmc_conversation_default_in_hours : nmc_conversation_default_after_hours;
+    }
+    if (nmc_conversation_template_render(tpl, j->business_name, j->business, j->body, sizeof j->body) != 0)
+        nmc_strlcpy(j->body, "Sorry we missed your call. Reply STOP to opt out.", sizeof j->body);
+    json_decref(s);
+}
+
+static const char *keyword_reply_tpl(enum nmc_conversation_keyword k)
+{
+    switch (k) {
+    case NMC_KEYWORD_STOP:
+        return "{business_name}: You have been unsubscribed and will receive no more messages. "
+               "Reply START to resubscribe.";
+    case NMC_KEYWORD_START:
+        return "{business_name}: You have been resubscribed. Reply STOP to unsubscribe, HELP for help.";
+    default:
+        return "{business_name}: Reply to this message and we'll get back to you, or call {business_phone}. "
+               "Reply STOP to unsubscribe.";
+    }
+}
+
+static const char *keyword_name(enum nmc_conversation_keyword k)
+{
+    return k == NMC_KEYWORD_STOP ? "stop" : k == NMC_KEYWORD_START ? "start" : "help";
+}
+
+static void intent_first_reply(struct job *j, const char *trigger, int with_inbound)
+{
+    const struct nmc_config *c = j->cv->app->cfg;
+    char outbox_id[24], repeat[16];
+    snprintf(outbox_id, sizeof outbox_id, "%lld", (long long)j->outbox_id);
+    snprintf(repeat, sizeof repeat, "%d", c->first_sms_repeat_window_minutes);
+    struct nmc_db_stmt st[2] = {
+        { "conv_first_reply", NMC_CONV_SQL_FIRST_REPLY, 14,
+          { j->tenant, j->caller, j->business, trigger, j->ref, j->trigger_at, j->dedupe, j->body,
+            j->cv->paused ? "held" : "pending", outbox_id, j->kind == JOB_CALL ? "1" : "0", repeat,
+            j->ctx.correlation_id, j->event_id } },
+        { "conv_inbound", NMC_CONV_SQL_INBOUND, 5, { j->tenant, j->caller, j->business, j->ref, j->inbound_body } },
+    };
+    int rc = submit(j, J_INTENT, st, with_inbound ? 2 : 1, 1);
+    if (rc != 0)
+        job_finish(j, rc, "intent not submitted");
+}
+
+static void intent_keyword(struct job *j)
+{
+    char outbox_id[24], kw[16];
+    snprintf(outbox_id, sizeof outbox_id, "%lld", (long long)j->outbox_id);
+    const char *b = j->inbound_body;
+    size_t i = 0;
+    while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
+        b++;
+    for (; b[i] && i < sizeof kw - 1 && b[i] != ' ' && b[i] != '\r' && b[i] != '\n' && b[i] != '\t'; i++)
+        kw[i] = (char)(b[i] >= 'a' && b[i] <= 'z' ? b[i] - 32 : b[i]);
+    kw[i] = '\0';
+    static const char *const kinds[] = { "", "opt_out_confirm", "opt_in_confirm", "help" };
+    const char *opt = j->keyword == NMC_KEYWORD_STOP ? "true" : j->keyword == NMC_KEYWORD_START ? "false" : NULL;
+    render(j, NULL, NULL, keyword_reply_tpl(j->keyword));
+    count(M.keywords, keyword_name(j->keyword));
+    struct nmc_db_stmt st[2] = {
+        { "conv_keyword", NMC_CONV_SQL_KEYWORD, 12,
+          { j->tenant, j->caller, j->business, j->ref, kw, opt, j->body, kinds[j->keyword],
+            j->cv->paused ? "held" : "pending", outbox_id, j->ctx.correlation_id, j->event_id } },
+        { "conv_inbound", NMC_CONV_SQL_INBOUND, 5, { j->tenant, j->caller, j->business, j->ref, j->inbound_body } },
+    };
+    int rc = submit(j, J_INTENT, st, 2, 1);
+    if (rc != 0)
+        job_finish(j, rc, "keyword not submitted");
+}
+
+static void inbound_only(struct job *j)
+{
+    struct nmc_db_stmt st = { "conv_inbound", NMC_CONV_SQL_INBOUND, 5,
+                              { j->tenant, j->caller, j->business, j->ref, j->inbound_body } };
+    int rc = submit(j, J_MARK, &st, 1, 0);
+    if (rc != 0)
+        job_finish(j, rc, "inbound not submitted");
+}
+
+static void job_send(struct job *j);
+static void job_lookup(struct job *j);
+static void mark(struct job *j, const char *status, const char *code, const char *error, int opt_out);
+
+/* A message an earlier delivery (or the release) recorded: carry on from
+ * its status. */
+static void resume(struct job *j)
+{
+    const char *s = j->msg_status;
+    if (strcmp(s, "retry") == 0) {
+        int confirm = strcmp(j->msg_kind, "opt_out_confirm") == 0 || strcmp(j->msg_kind, "help") == 0;
+        if (j->cv->paused) { /* paused again since the release: it stays held */
+            job_finish(j, 0, NULL);
+        } else if (strcmp(j->msg_kind, "first_reply") == 0 && !j->compliance_ok) {
+            count(M.blocked, "compliance");
+            mark(j, "failed", NULL, "blocked: tenant compliance not approved", 0);
+        } else if (j->opted_out && !confirm) {
+            count(M.blocked, "opted_out"); /* opted out while the send was held */
+            mark(j, "failed", NULL, "blocked: recipient opted out", 0);
+        } else {
+            job_send(j);
+        }
+    } else if (strcmp(s, "pending") == 0 || strcmp(s, "ambiguous") == 0) {
+        job_lookup(j);
+    } else {
+        job_finish(j, 0, NULL); /* held (the release drives it), accepted by Twilio, or final */
+    }
+}
+
+static void on_loaded(struct job *j, const PGresult *r)
+{
+    if (r == NULL || PQntuples(r) == 0) {
+        count(M.blocked, "no_tenant");
+        job_finish(j, 0, NULL);
+        return;
+    }
+    copy_col(j->business_name, sizeof j->business_name, r, 0);
+    copy_col(j->message_id, sizeof j->message_id, r, 4);
+    copy_col(j->msg_status, sizeof j->msg_status, r, 5);
+    copy_col(j->date_sent_after, sizeof j->date_sent_after, r, 12);
+    copy_col(j->msg_kind, sizeof j->msg_kind, r, 9);
+    const char *comp = col(r, 1), *opted = col(r, 14);
+    j->compliance_ok = comp != NULL && strcmp(comp, "approved") == 0;
+    j->opted_out = opted != NULL && strcmp(opted, "t") == 0;
+    const char *age = col(r, 10);
+    j->msg_age_ms = age != NULL ? strtoll(age, NULL, 10) : 0;
+    if (j->message_id[0] != '\0') {
+        copy_col(j->body, sizeof j->body, r, 6);
+        copy_col(j->business, sizeof j->business, r, 7);
+        copy_col(j->caller, sizeof j->caller, r, 8);
+        resume(j);
+        return;
+    }
+    if (j->kind == JOB_RELEASE) {
+        job_finish(j, 0, NULL); /* the message is gone (tenant deleted) */
+        return;
+    }
+    if (j->kind == JOB_SMS && j->keyword != NMC_KEYWORD_NONE) {
+        intent_keyword(j);
+        return;
+    }
+    if (j->kind == JOB_SMS && col(r, 11) != NULL) {
+        inbound_only(j); /* an ongoing conversation: no first reply */
+        return;
+    }
+    render(j, col(r, 2), col(r, 3), NULL);
+    intent_first_reply(j, j->kind == JOB_CALL ? "missed_call" : "inbound_sms", j->kind == JOB_SMS);
+}
+
+static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nstmts)
+{
+    const PGresult *r = result_of(res, 0, nstmts);
+    const char *blocked = PQnfields(r) >= 5 ? col(r, 4) : NULL;
+    if (blocked != NULL) {
+        count(M.blocked, blocked);
+        struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_INFO, "conversation", "first_reply.blocked");
+        nmc_log_ctx(lr, &j->ctx);
+        nmc_log_str(lr, "reason", blocked);
+        nmc_log_phone(lr, "caller", j->caller);
+        nmc_log_end(lr);
+        job_finish(j, 0, NULL);
+        return;
+    }
+    copy_col(j->message_id, sizeof j->message_id, r, 0);
+    copy_col(j->msg_status, sizeof j->msg_status, r, 1);
+    if (strcmp(j->msg_status, "held") == 0) {
+        count(M.held, NULL);
+        job_finish(j, 0, NULL);
+    } else if (strcmp(j->msg_status, "pending") == 0 && j->msg_age_ms == 0) {
+        job_send(j); /* our own fresh intent */
+    } else {
+        resume(j);   /* another delivery got there first */
+    }
+}
+
+/* ---- Twilio ---- */
+
+static void job_send(struct job *j)
+{
+    struct conversation *cv = j->cv;
+    if (cv->twilio == NULL) {
+        job_finish(j, NMC_EPROVIDER, "Twilio client not configured (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN)");
+        return;
+    }
+    char callback[700];
+    snprintf(callback, sizeof callback, "%s/webhooks/twilio/message-status?mid=%s", cv->base_url, j->message_id);
+    struct nmc_prov_twilio_sms sms = { j->caller, j->business, j->body, callback };
+    j->state = J_SEND;
+    int rc = nmc_prov_twilio_send_sms(cv->twilio, &sms, cv->actor, &j->ctx, (uint64_t)(uintptr_t)j, NULL);
+    if (rc != 0)
+        job_finish(j, rc, "send not started");
+}
+
+static void mark(struct job *j, const char *status, const char *code, const char *error, int opt_out)
+{
+    struct nmc_db_stmt st = { "conv_mark_failed", NMC_CONV_SQL_MARK_FAILED, 5,
+                              { j->message_id, status, code, error, opt_out ? "true" : "false" } };
+    int rc = submit(j, J_MARK, &st, 1, 0);
+    if (rc != 0)
+        job_finish(j, rc, "mark not submitted");
+}
+
+static void mark_sent(struct job *j, const char *status, const char *sid)
+{
+    struct nmc_db_stmt st[2] = {
+        { "conv_async_commit", NMC_CONV_SQL_ASYNC_COMMIT, 0, { NULL } },
+        { "conv_mark_sent", NMC_CONV_SQL_MARK_SENT, 5,
+          { j->message_id, status, sid, j->ctx.correlation_id, j->event_id } },
+    };
+    int rc = submit(j, J_MARK, st, 2, 1);
+    if (rc != 0)
+        job_finish(j, rc, "mark not submitted");
+}
+
+/* Transport failures before Twilio can have seen the request are safe to
+ * retry; everything after it may have been sent. */
+static int outcome_ambiguous(const struct nmc_prov_twilio_sms_result *r)
+{
+    if (r->kind == NMC_PROV_HTTP_TIMEOUT || r->err == NMC_EPARSE)
+        return 1;
+    return r->kind == NMC_PROV_HTTP_CONNECT && r->err != UV_ECONNREFUSED && r->err != UV_EAI_NONAME;
+}
+
+static void on_sent(struct job *j, const struct nmc_prov_twilio_sms_result *r)
+{
+    char code[16];
+    snprintf(code, sizeof code, "%d", r->code);
+    if (r->err == 0) {
+        count(M.results, "queued");
+        mark_sent(j, r->status[0] ? r->status : "queued", r->sid);
+    } else if (r->code == NMC_PROV_TWILIO_ERR_UNSUBSCRIBED) {
+        count(M.results, "opted_out");
+        j->permanent = 1; /* 21610: the number opted out at Twilio; never retry */
+        mark(j, "failed", code, r->message, 1);
+    } else if (r->kind == NMC_PROV_HTTP_4XX && r->http_status != 429) {
+        count(M.results, "rejected");
+        j->permanent = 1;
+        mark(j, "failed", r->code ? code : NULL, r->message, 0);
+    } else if (outcome_ambiguous(r)) {
+        count(M.results, "ambiguous");
+        nmc_metrics_inc(M.ambiguous);
+        mark(j, "ambiguous", NULL, r->message[0] ? r->message : "outcome unknown", 0);
+    } else {
+        count(M.results, "retry");
+        mark(j, "retry", r->code ? code : NULL, r->message[0] ? r->message : nmc_strerror(r->err), 0);
+    }
+}
+
+static void on_marked(struct job *j, const struct nmc_db_result *res)
+{
+    const PGresult *r = res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
+    const char *st = col(r, 0);
+    if (j->permanent) {
+        job_finish(j, NMC_EPROVIDER, "Twilio rejected the message");
+    } else if (st != NULL && (strcmp(st, "retry") == 0 || strcmp(st, "ambiguous") == 0)) {
+        job_finish(j, NMC_EPROVIDER, st); /* the outbox backs off and delivers again */
+    } else {
+        job_finish(j, 0, NULL);
+    }
+}
+
+/* Asks Twilio whether the message of unknown outcome exists (same To,
+ * From, body, sent since the day before the intent). */
+static void job_lookup(struct job *j)
+{
+    struct conversation *cv = j->cv;
+    const struct nmc_config *c = cv->app->cfg;
+    if (cv->twilio == NULL) {
+        job_finish(j, NMC_EPROVIDER, "Twilio client not configured");
+        return;
+    }
+    char *to = nmc_url_encode(j->caller), *from = nmc_url_encode(j->business);
+    char url[1024];
+    snprintf(url, sizeof url, "%s/2010-04-01/Accounts/%s/Messages.json?To=%s&From=%s&DateSent%%3E%%3D=%s&PageSize=50",
+             c->twilio_api_base, c->twilio_account_sid, to, from, j->date_sent_after);
+    free(to);
+    free(from);
+    struct nmc_prov_http_req req = { .provider = "twilio", .endpoint = "messages_list", .method = "GET",
+                                     .url = url, .userpwd = cv->userpwd, .max_attempts = 1,
+                                     .breaker = nmc_prov_twilio_breaker(cv->twilio), .parent = &j->ctx };
+    j->state = J_LOOKUP;
+    if (nmc_prov_http_send(cv->http, &req, cv->actor, (uint64_t)(uintptr_t)j, NULL) != 0)
+        job_finish(j, NMC_EPROVIDER, "lookup not started");
+}
+
+/* 1 found (sid/status out), 0 Twilio has no such message, -1 unknown. */
+static int lookup_parse(const struct job *j, const struct nmc_prov_http_result *r, char sid[40], char status[24])
+{
+    if (r->err != 0 || r->status != 200)
+        return -1;
+    json_t *doc = json_loads(r->body, 0, NULL);
+    json_t *list = json_object_get(doc, "messages");
+    int found = json_is_array(list) ? 0 : -1;
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        const char *body = json_string_value(json_object_get(m, "body"));
+        const char *msid = json_string_value(json_object_get(m, "sid"));
+        if (body != NULL && msid != NULL && strcmp(body, j->body) == 0) {
+            const char *st = json_string_value(json_object_get(m, "status"));
+            nmc_strlcpy(sid, msid, 40);
+            nmc_strlcpy(status, st != NULL ? st : "queued", 24);
+            found = 1;
+            break;
+        }
+    }
+    json_decref(doc);
+    return found;
+}
+
+static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
+{
+    char sid[40], status[24];
+    int found = lookup_parse(j, r, sid, status);
+    if (found == 1) {
+        mark_sent(j, status, sid); /* Twilio had it: adopt, never resend */
+    } else if (found == 0) {
+        job_send(j);
+    } else if (j->msg_age_ms >= j->cv->ambiguous_wait_ms) {
+        /* Twilio cannot tell us and no status callback came in the wait:
+         * a missed first reply costs more than a rare duplicate. */
+        struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_WARN, "conversation", "sms.ambiguous_resend");
+        nmc_log_ctx(lr, &j->ctx);
+        nmc_log_str(lr, "message_id", j->message_id);
+        nmc_log_end(lr);
+        job_send(j);
+    } else {
+        job_finish(j, NMC_ETIMEDOUT, "send outcome unknown; waiting for Twilio's status callback");
+    }
+}
+
+/* ---- dispatch ---- */
+
+static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
+{
+    struct job *j = (struct job *)(uintptr_t)msg->cookie;
+    const struct nmc_db_result *res = msg->payload;
+    if (j->state == J_RELEASE_ALL) {
+        if (res->status == 0)
+            nmc_outbox_wake(cv->app->rt);
+        free(j);
+        return;
+    }
+    if (res->status != 0) {
+        job_finish(j, res->status, res->message);
+        return;
+    }
+    switch (j->state) {
+    case J_LOAD:
+        on_loaded(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
+        break;
+    case J_INTENT:
+        on_intent(j, res, j->kind == JOB_CALL ? 1 : 2);
+        break;
+    case J_MARK:
+        on_marked(j, res);
+        break;
+    default:
+        job_finish(j, NMC_EINVAL, "unexpected database result");
+        break;
+    }
+}
+
+static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
+{
+    struct conversation *cv = state;
+    switch (msg->type) {
+    case NMC_MSG_DOMAIN_EVENT:
+        on_event(cv, msg);
+        break;
+    case NMC_MSG_DB_RESULT:
+        on_db_result(cv, msg);
+        break;
+    case NMC_MSG_PROV_TWILIO_SMS:
+        on_sent((struct job *)(uintptr_t)msg->cookie, msg->payload);
+        break;
+    case NMC_MSG_PROV_HTTP:
+        on_lookup((struct job *)(uintptr_t)msg->cookie, msg->payload);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- pause ---- */
+
+static void release_held(struct conversation *cv)
+{
+    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie; not in cv->jobs */
+    j->cv = cv;
+    j->state = J_RELEASE_ALL;
+    struct nmc_db_stmt st = { "conv_release", NMC_CONV_SQL_RELEASE, 0, { NULL } };
+    if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0)
+        free(j);
+}
+
+void nmc_conversation_set_paused(struct nmc_app *app, int paused)
+{
+    struct conversation *cv = app->modules[NMC_SLOT_CONVERSATION];
+    if (cv == NULL)
+        return;
+    int was = cv->paused;
+    cv->paused = paused != 0;
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "conversation", "sms.pause_changed");
+    nmc_log_bool(r, "paused", cv->paused);
+    nmc_log_end(r);
+    if (was && !cv->paused)
+        release_held(cv);
+}
+
+int nmc_conversation_paused(struct nmc_app *app)
+{
+    struct conversation *cv = app->modules[NMC_SLOT_CONVERSATION];
+    return cv != NULL && cv->paused;
+}
+
+/* ---- init ---- */
+
+static int ambiguous_wait_from_env(int64_t *out)
+{
+    const char *s = getenv("NMC_SMS_AMBIGUOUS_WAIT_MS");
+    *out = 30000;
+    if (s == NULL || s[0] == '\0' || nmc_parse_i64(s, 0, 3600000, out) == 0)
+        return 0;
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "conversation", "config.invalid");
+    nmc_log_msgf(r, "NMC_SMS_AMBIGUOUS_WAIT_MS: must be an integer in 0..3600000 (milliseconds)");
+    nmc_log_end(r);
+    return NMC_EINVAL;
+}
+
+static int create_twilio(struct conversation *cv)
+{
+    const struct nmc_config *c = cv->app->cfg;
+    struct nmc_prov_http_opts ho = { .timeout_ms = c->provider_timeout_ms, .max_attempts = 1 };
+    int rc = nmc_prov_http_create(cv->app->loop, &ho, &cv->http);
+    if (rc != 0)
+        return rc;
+    /* one attempt per delivery: a retried POST that timed out could send twice */
+    struct nmc_prov_twilio_opts to = { .api_base = c->twilio_api_base, .account_sid = c->twilio_account_sid,
+                                       .auth_token = c->twilio_auth_token,
+                                       .messaging_service_sid = c->twilio_messaging_service_sid,
+                                       .timeout_ms = c->provider_timeout_ms, .max_attempts = 1 };
+    if (nmc_prov_twilio_create(cv->http, &to, &cv->twilio) != 0) {
+        cv->twilio = NULL;
+        struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "conversation", "twilio.not_configured");
+        nmc_log_msgf(r, "TWILIO_API_BASE, TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN missing: SMS will not be sent");
+        nmc_log_end(r);
+    } else {
+        snprintf(cv->userpwd, sizeof cv->userpwd, "%s:%s", c->twilio_account_sid, c->twilio_auth_token);
+    }
+    return 0;
+}
+
+static int subscribe(struct conversation *cv)
+{
+    static const char *const events[] = { "CallDetected", "InboundSmsReceived", "SmsSendReleased" };
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(events); i++) {
+        int rc = nmc_outbox_subscribe != NULL ? nmc_outbox_subscribe(cv->app, events[i], cv->actor) : NMC_EINVAL;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int nmc_conversation_init(struct nmc_app *app)
+{
+    struct conversation *cv = nmc_xcalloc(1, sizeof *cv);
+    cv->app = app;
+    cv->paused = app->cfg->pause_outbound_sms;
+    const char *base = app->cfg->public_base_url != NULL ? app->cfg->public_base_url : "";
+    size_t n = nmc_strlcpy(cv->base_url, base, sizeof cv->base_url);
+    while (n > 0 && cv->base_url[n - 1] == '/')
+        cv->base_url[--n] = '\0';
+    register_metrics();
+    int rc = ambiguous_wait_from_env(&cv->ambiguous_wait_ms);
+    if (rc == 0)
+        rc = nmc_rt_actor_create(app->rt, "conversation", on_message, cv, 0, &cv->actor);
+    if (rc == 0)
+        rc = create_twilio(cv);
+    if (rc == 0)
+        rc = subscribe(cv);
+    if (rc != 0) {
+        free(cv);
+        return rc;
+    }
+    app->modules[NMC_SLOT_CONVERSATION] = cv;
+    /* sends held by a previous run that was paused go out now */
+    if (app->run_workers && !cv->paused)
+        release_held(cv);
+    return 0;
+}
+
+void nmc_conversation_stop(struct nmc_app *app)
+{
+    (void)app; /* no timers of our own; in-flight jobs finish or are re-delivered after a restart */
+}

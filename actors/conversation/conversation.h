@@ -1,0 +1,61 @@
+/* Conversation: the first reply and the SMS keywords (owner: sms engineer).
+ *
+ * The actor "conversation" consumes CallDetected, InboundSmsReceived and
+ * SmsSendReleased from the outbox. For a missed call (or a first inbound
+ * SMS) it checks the gates (compliance approved, caller not opted out,
+ * no first reply within FIRST_SMS_REPEAT_WINDOW_MINUTES, PAUSE_OUTBOUND_SMS),
+ * renders the tenant's first-reply template (in-hours or after-hours from
+ * settings.business_hours in tenants.timezone), records the intent in the
+ * database under a unique key per (tenant, call) and only then calls Twilio.
+ * STOP/START/HELP keywords update the opt-out ledger and are answered.
+ * Ambiguous sends (the request may have reached Twilio) are never resent
+ * blindly: see docs/decisions/ambiguous-sms.md.
+ * Environment: NMC_SMS_AMBIGUOUS_WAIT_MS (default 30000, 0..3600000). */
+#ifndef NMC_ACTORS_CONVERSATION_CONVERSATION_H
+#define NMC_ACTORS_CONVERSATION_CONVERSATION_H
+
+#include <stddef.h>
+#include "actors/app.h"
+
+NMC_MUST_CHECK int nmc_conversation_init(struct nmc_app *app);
+void nmc_conversation_stop(struct nmc_app *app);
+
+/* Pauses (1) or resumes (0) outbound SMS on this instance. While paused,
+ * sends are recorded as held; resuming releases every held send (through
+ * the outbox, so a crash during the release loses nothing). */
+void nmc_conversation_set_paused(struct nmc_app *app, int paused);
+int nmc_conversation_paused(struct nmc_app *app);
+
+/* Validates a first-reply template (settings.first_reply_template_in_hours
+ * and _after_hours): non-empty, at most 1000 bytes, valid UTF-8 without
+ * control characters other than newline, variables only from
+ * {business_name} {business_phone} ("{{" and "}}" are literal braces).
+ * 0, or NMC_EINVAL with a message naming the problem in err. */
+NMC_MUST_CHECK int nmc_conversation_template_validate(const char *tpl, char *err, size_t errlen);
+
+/* Renders a validated template into out (NUL-terminated, truncated at
+ * outlen). 0 or NMC_EINVAL (template invalid: err as above). */
+NMC_MUST_CHECK int nmc_conversation_template_render(const char *tpl, const char *business_name,
+                                                    const char *business_phone, char *out, size_t outlen);
+
+/* Default templates used when the tenant has none. */
+extern const char nmc_conversation_default_in_hours[];
+extern const char nmc_conversation_default_after_hours[];
+
+/* Business hours: hours_json is settings.business_hours ({"mon":[["08:00",
+ * "17:00"]],...}, days mon..sun, an end before its start runs past
+ * midnight), local is "D HH:MM" (ISO day 1 = Monday). 1 in hours, 0 after
+ * hours; NULL/empty/unparseable hours count as in hours (never claim a
+ * business is closed when we do not know). */
+int nmc_conversation_in_hours(const char *hours_json, const char *local);
+
+enum nmc_conversation_keyword {
+    NMC_KEYWORD_NONE = 0,
+    NMC_KEYWORD_STOP, /* STOP STOPALL UNSUBSCRIBE CANCEL END QUIT REVOKE OPTOUT */
+    NMC_KEYWORD_START,/* START UNSTOP YES */
+    NMC_KEYWORD_HELP  /* HELP INFO */
+};
+/* Classifies an inbound body: the whole message, trimmed, any case. */
+enum nmc_conversation_keyword nmc_conversation_keyword(const char *body);
+
+#endif

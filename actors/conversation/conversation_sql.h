@@ -1,0 +1,39 @@
+/* SQL of the conversation actor (owner: sms engineer). The writes are the
+ * functions of migration 0013; each call is one round trip. */
+#ifndef NMC_ACTORS_CONVERSATION_CONVERSATION_SQL_H
+#define NMC_ACTORS_CONVERSATION_CONVERSATION_SQL_H
+
+/* $1 tenant, $2 caller, $3 dedupe key, $4 message id (or NULL). One row per
+ * tenant; the m.* columns are NULL when no message matches. */
+#define NMC_CONV_SQL_LOAD \
+    "SELECT t.name, t.compliance_status, t.settings::text, nmc_local_dow_time(t.timezone)," \
+    "  m.id, m.status, m.body, m.from_e164, m.to_e164, m.kind," \
+    "  (extract(epoch FROM now() - m.updated_at) * 1000)::bigint," \
+    "  (SELECT c.id FROM conversations c WHERE c.tenant_id = t.id AND c.caller_e164 = $2 AND c.status = 'open')," \
+    "  to_char((m.created_at - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD')," \
+    "  (extract(epoch FROM m.created_at) * 1000)::bigint," \
+    "  COALESCE((SELECT o.opted_out FROM sms_opt_outs o WHERE o.tenant_id = t.id AND o.phone_e164 = m.to_e164)," \
+    "   false)" \
+    " FROM tenants t LEFT JOIN messages m ON m.tenant_id = t.id" \
+    "   AND (m.dedupe_key = $3 OR m.id = $4::uuid)" \
+    " WHERE t.id = $1::uuid"
+
+#define NMC_CONV_SQL_FIRST_REPLY \
+    "SELECT message_id, message_status, conversation_id, started, blocked FROM nmc_conv_first_reply(" \
+    "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7, $8, $9, $10::bigint, $11::int, $12::int, $13, $14)"
+
+#define NMC_CONV_SQL_INBOUND "SELECT nmc_conv_inbound($1::uuid, $2, $3, $4, $5)"
+
+#define NMC_CONV_SQL_KEYWORD \
+    "SELECT message_id, message_status FROM nmc_conv_keyword($1::uuid, $2, $3, $4, $5, $6::boolean, $7, $8, $9," \
+    " $10::bigint, $11, $12)"
+
+#define NMC_CONV_SQL_MARK_SENT "SELECT nmc_conv_mark_sent($1::uuid, $2, $3, $4, $5)"
+
+#define NMC_CONV_SQL_MARK_FAILED "SELECT nmc_conv_mark_failed($1::uuid, $2, $3, $4, $5::boolean)"
+
+#define NMC_CONV_SQL_RELEASE "SELECT nmc_conv_release_held()"
+
+#define NMC_CONV_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"
+
+#endif
