@@ -9,13 +9,14 @@
  * callback. While connecting, the socket is compared by inode after every
  * PQconnectPoll and the poll re-created when it changed.
  *
- * READY means pipeline mode: a batch is sent as commands plus one Sync. Per
- * command, results arrive followed by NULL; a failed command yields
- * PGRES_FATAL_ERROR and every later one PGRES_PIPELINE_ABORTED, up to the
- * Sync's PGRES_PIPELINE_SYNC. A failed explicit transaction leaves the
- * session in an aborted block after its Sync, so the next batch sent after a
- * transaction starts with ROLLBACK (a warning, nothing more, when there is
- * nothing to roll back). */
+ * READY means pipeline mode: a batch is sent as commands plus one Sync
+ * (two when it prepares statements, see ops_build). Per command, results
+ * arrive followed by NULL; a failed command yields PGRES_FATAL_ERROR and
+ * every later one PGRES_PIPELINE_ABORTED, up to the Sync's
+ * PGRES_PIPELINE_SYNC (which no NULL follows). A failed explicit
+ * transaction leaves the session in an aborted block after its Sync, so the
+ * next batch sent after a transaction starts with ROLLBACK (a warning,
+ * nothing more, when there is nothing to roll back). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,23 +366,31 @@ void nmc_db_conn_init(struct nmc_db_pool *p, struct nmc_db_conn *c, int index)
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* Commands for b on c: [ROLLBACK] [Prepare...] [Sync] [BEGIN] Execute...
+ * [COMMIT], then the final Sync. New statements are prepared in a Sync
+ * segment of their own so a failing statement cannot abort a Prepare that
+ * later batches, already pipelined without one, rely on. */
 static void ops_build(struct nmc_db_conn *c, struct nmc_db_batch *b)
 {
     /* After a transaction the session may be in an aborted block (see top). */
     int after_txn = c->tail ? c->tail->txn : PQtransactionStatus(c->pg) != PQTRANS_IDLE;
-    size_t n = 0;
+    size_t n = 0, prepares = 0;
     if (after_txn)
         b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_ROLLBACK, 0};
-    if (b->txn)
-        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_BEGIN, 0};
     for (size_t i = 0; i < b->nstmts; i++) {
         const char *name = b->stmts[i].name;
         if (name && !nameset_has(&c->prepared, name)) {
-            nameset_add(&c->prepared, name); /* later uses pipeline behind this Prepare */
+            nameset_add(&c->prepared, name);
             b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_PREPARE, (uint8_t)i};
+            prepares++;
         }
-        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_EXEC, (uint8_t)i};
     }
+    if (prepares)
+        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_SYNC, 0};
+    if (b->txn)
+        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_BEGIN, 0};
+    for (size_t i = 0; i < b->nstmts; i++)
+        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_EXEC, (uint8_t)i};
     if (b->txn)
         b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_COMMIT, 0};
     b->nops = n;
@@ -400,6 +409,8 @@ static int send_op(PGconn *pg, const struct nmc_db_batch *b, const struct nmc_db
         return PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
     case NMC_DB_OP_PREPARE:
         return PQsendPrepare(pg, s->name, s->sql, 0, NULL);
+    case NMC_DB_OP_SYNC:
+        return PQpipelineSync(pg);
     default:
         if (s->name)
             return PQsendQueryPrepared(pg, s->name, s->nparams, (const char *const *)s->params, NULL, NULL, 0);
@@ -462,6 +473,11 @@ static void take_result(struct nmc_db_conn *c, struct nmc_db_batch *b, const str
     PQclear(r);
 }
 
+static int awaiting_sync(const struct nmc_db_batch *b)
+{
+    return b->op >= b->nops || b->ops[b->op].kind == NMC_DB_OP_SYNC;
+}
+
 /* Handles one PQgetResult value for the head batch. Returns -1 when the
  * connection was dropped (c must not be used for I/O any more). */
 static int conn_result(struct nmc_db_conn *c, PGresult *r)
@@ -469,14 +485,17 @@ static int conn_result(struct nmc_db_conn *c, PGresult *r)
     struct nmc_db_batch *b = c->head;
     if (r && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
         PQclear(r);
-        nmc_db_batch_finish(inflight_pop(c));
+        if (b->op < b->nops && b->ops[b->op].kind == NMC_DB_OP_SYNC)
+            b->op++; /* end of the Prepare segment; no NULL follows a Sync */
+        else
+            nmc_db_batch_finish(inflight_pop(c));
         return 0;
     }
     if (!r) {
         b->op++;
         return 0;
     }
-    if (b->op >= b->nops) {
+    if (awaiting_sync(b)) {
         /* A result where only the Sync can come: our bookkeeping and libpq's
          * disagree; the only safe move is a fresh session. */
         PQclear(r);
@@ -513,8 +532,8 @@ static int conn_read(struct nmc_db_conn *c)
     conn_notifies(c);
     while (c->head && !PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
-        if (!r && c->head->op >= c->head->nops)
-            break; /* waiting for the Sync */
+        if (!r && awaiting_sync(c->head))
+            break; /* the Sync has not arrived yet */
         if (conn_result(c, r))
             return -1;
     }

@@ -14,8 +14,16 @@
 #define NMC_DB_BACKOFF_MIN_MS 50
 #define NMC_DB_BACKOFF_MAX_MS 5000
 
-/* One protocol command of a batch; each yields results then NULL. */
-enum nmc_db_op_kind { NMC_DB_OP_ROLLBACK, NMC_DB_OP_BEGIN, NMC_DB_OP_PREPARE, NMC_DB_OP_EXEC, NMC_DB_OP_COMMIT };
+/* One protocol command of a batch; each yields results then NULL, except
+ * SYNC (ends the Prepare segment) which yields PGRES_PIPELINE_SYNC alone. */
+enum nmc_db_op_kind {
+    NMC_DB_OP_ROLLBACK,
+    NMC_DB_OP_PREPARE,
+    NMC_DB_OP_SYNC,
+    NMC_DB_OP_BEGIN,
+    NMC_DB_OP_EXEC,
+    NMC_DB_OP_COMMIT
+};
 
 struct nmc_db_op {
     uint8_t kind;

@@ -293,6 +293,30 @@ static void test_db_txn_failure_rolls_back_and_reports_statement(void **state)
     assert_int_equal(res3->status, 0);
 }
 
+static void test_db_txn_failure_keeps_later_prepare_for_pipelined_batch(void **state)
+{
+    (void)state;
+    pool_open(1, 0, 0, 1);
+    pgtest_exec(F.side, "DELETE FROM tx; INSERT INTO tx VALUES (60, 'existing')");
+    /* The first statement fails; t_late is first used (so prepared) after
+     * it in the same transaction. A batch pipelined behind that also uses
+     * t_late must still find it prepared. */
+    struct nmc_db_stmt st[2] = {
+        {.name = "tx_dup", .sql = "INSERT INTO tx (id, note) VALUES ($1, 'dup')", .nparams = 1, .params = {"60"}},
+        {.name = "t_late", .sql = "SELECT $1::int * 2", .nparams = 1, .params = {"4"}},
+    };
+    struct nmc_db_stmt after = {.name = "t_late", .sql = "SELECT $1::int * 2", .nparams = 1, .params = {"21"}};
+    assert_int_equal(nmc_db_txn(F.pool, F.actor, 1, NULL, st, 2), 0);
+    assert_int_equal(nmc_db_query(F.pool, F.actor, 2, NULL, &after), 0);
+    wait_msgs(2, 10000);
+    assert_int_equal(result_of(0)->status, NMC_EUNIQUE);
+    assert_int_equal(result_of(0)->failed_stmt, 0);
+    const struct nmc_db_result *res = result_of(1);
+    if (res->status)
+        fail_msg("pipelined batch failed: %s (%s)", res->message, res->sqlstate);
+    assert_string_equal(nmc_db_get(res->results[0], 0, 0), "42");
+}
+
 static void expect_error(const struct nmc_db_result *res, int err, const char *sqlstate, const char *constraint)
 {
     assert_int_equal(res->status, err);
@@ -684,6 +708,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_query_same_name_twice_in_one_batch, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_commits, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_failure_rolls_back_and_reports_statement, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_txn_failure_keeps_later_prepare_for_pipelined_batch, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_db_query_typed_errors, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_query_data_exception_message_hides_value, test_setup, test_teardown),
