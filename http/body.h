@@ -19,6 +19,10 @@ struct nmc_form {
 NMC_MUST_CHECK int nmc_form_parse(const char *body, size_t len, size_t max_pairs, struct nmc_form *out);
 const char *nmc_form_get(const struct nmc_form *f, const char *name); /* first value or NULL */
 void nmc_form_free(struct nmc_form *f);
+/* Decodes %XX escapes (and '+' as space when plus_is_space) of in[0..len)
+ * into out, which must hold len+1 bytes; NUL-terminates and sets *out_len
+ * (may be NULL). 0, or NMC_EPARSE on a bad escape or a NUL (raw or %00). */
+NMC_MUST_CHECK int nmc_url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t *out_len);
 /* Percent-encodes for a form/URL component (RFC 3986 unreserved kept). */
 char *nmc_url_encode(const char *s);
 

@@ -81,6 +81,10 @@ void nmc_http_server_shutdown(struct nmc_http_server *s, int grace_ms, void (*do
 /* Frees a server whose shutdown completed (or that never listened). */
 void nmc_http_server_free(struct nmc_http_server *s);
 size_t nmc_http_server_connections(const struct nmc_http_server *s);
+/* Access-log switch: requests answered on route pattern are logged at
+ * DEBUG instead of INFO when quiet is 1 (the default for "/healthz" and
+ * "/metrics", which are scraped constantly); 0 makes the route loud again. */
+void nmc_http_server_quiet_route(struct nmc_http_server *s, const char *pattern, int quiet);
 
 /* Request accessors. Header lookup is case-insensitive; NULL when absent. */
 const char *nmc_http_req_header(const struct nmc_http_req *req, const char *name);
