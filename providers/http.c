@@ -67,6 +67,8 @@ struct nmc_prov_http {
     uint64_t next_id;
     int closing;
     int open_handles;
+    struct nmc_prov_breaker **breakers;
+    size_t nbreakers;
     struct nmc_metric *requests, *latency;
 };
 
@@ -647,6 +649,22 @@ int nmc_prov_http_cancel(struct nmc_prov_http *c, uint64_t id)
     return NMC_ENOTFOUND;
 }
 
+struct nmc_prov_breaker *nmc_prov_http_breaker(struct nmc_prov_http *c, const struct nmc_prov_breaker_opts *o)
+{
+    struct nmc_prov_breaker *b = NULL;
+
+    if (c == NULL || o == NULL || o->provider == NULL)
+        return NULL;
+    for (size_t i = 0; i < c->nbreakers; i++)
+        if (strcmp(nmc_prov_breaker_provider(c->breakers[i]), o->provider) == 0)
+            return c->breakers[i];
+    if (nmc_prov_breaker_create(o, &b) != 0)
+        return NULL;
+    c->breakers = nmc_xrealloc(c->breakers, (c->nbreakers + 1) * sizeof(*c->breakers));
+    c->breakers[c->nbreakers++] = b;
+    return b;
+}
+
 size_t nmc_prov_http_pending(const struct nmc_prov_http *c)
 {
     return c ? c->ncalls : 0;
@@ -734,6 +752,11 @@ void nmc_prov_http_destroy(struct nmc_prov_http *c)
     c->closing = 1;
     while (c->calls != NULL)
         cancel_call(c->calls);
+    for (size_t i = 0; i < c->nbreakers; i++)
+        nmc_prov_breaker_destroy(c->breakers[i]);
+    free(c->breakers);
+    c->breakers = NULL;
+    c->nbreakers = 0;
     /* May call on_curl_socket(REMOVE) for cached connections. */
     curl_multi_cleanup(c->multi);
     c->multi = NULL;

@@ -39,6 +39,7 @@
 
 struct nmc_prov_http;
 struct nmc_prov_breaker;
+struct nmc_prov_breaker_opts;
 
 /* Completion message types of providers/ (NMC_MSG_PROVIDER range). */
 enum nmc_prov_msg_type {
@@ -95,7 +96,7 @@ struct nmc_prov_http_opts {
 };
 
 /* One call. Everything is copied by nmc_prov_http_send(); only breaker is
- * borrowed and must outlive the call. */
+ * borrowed and must outlive the call (use nmc_prov_http_breaker()). */
 struct nmc_prov_http_req {
     const char *provider;        /* metric label and span part, e.g. "twilio" */
     const char *endpoint;        /* e.g. "messages_create" */
@@ -129,6 +130,11 @@ NMC_MUST_CHECK int nmc_prov_http_send(struct nmc_prov_http *c, const struct nmc_
 /* Cancels a pending call: its completion (NMC_ECANCELED) is delivered.
  * 0, or NMC_ENOTFOUND when id is unknown or already completed. */
 int nmc_prov_http_cancel(struct nmc_prov_http *c, uint64_t id);
+/* The circuit breaker of provider o->provider: created from o on first
+ * use, owned by the client (freed by nmc_prov_http_destroy, after every
+ * call is done, so calls never outlive it); later calls for the same
+ * provider return it and ignore o. NULL when o is invalid. */
+struct nmc_prov_breaker *nmc_prov_http_breaker(struct nmc_prov_http *c, const struct nmc_prov_breaker_opts *o);
 /* Calls not yet completed. */
 size_t nmc_prov_http_pending(const struct nmc_prov_http *c);
 
