@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
@@ -223,11 +224,25 @@ static void test_foundation_health_ready_metrics(void **state)
     assert_true(fd >= 0);
     assert_int_equal(write(fd, r.body, r.body_len), (ssize_t)r.body_len);
     close(fd);
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
-    int rc = system(cmd);
+    /* promtool 2.42 lints every "_ms" name as an abbreviated unit (exit 3),
+     * and spec 000 section 2 names these metrics with _ms: accept exit 3
+     * only when that lint on a _ms name is the sole complaint; a parse error
+     * (exit 1) or any other lint fails. */
+    char cmd[256], line[512];
+    snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
+    FILE *pf = popen(cmd, "r");
+    assert_non_null(pf);
+    int other = 0;
+    while (fgets(line, sizeof(line), pf))
+        if (strstr(line, "should not contain abbreviated units") == NULL || strstr(line, "_ms ") == NULL) {
+            fprintf(stderr, "promtool: %s", line);
+            other++;
+        }
+    int rc = pclose(pf);
     unlink(path);
-    assert_int_equal(rc, 0);
+    assert_true(WIFEXITED(rc));
+    assert_true(WEXITSTATUS(rc) == 0 || WEXITSTATUS(rc) == 3);
+    assert_int_equal(other, 0);
     resp_free(&r);
 }
 
