@@ -1,0 +1,67 @@
+/* Telephony's pure parts: missed-call classification table and E.164. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "actors/telephony/telephony.h"
+
+struct row {
+    const char *status, *duration;
+    int treat_short, short_max;
+    enum nmc_telephony_class want;
+};
+
+static void test_telephony_classify_table(void **state)
+{
+    (void)state;
+    static const struct row rows[] = {
+        { "no-answer", "0", 0, 10, NMC_TELEPHONY_MISSED },
+        { "busy", NULL, 0, 10, NMC_TELEPHONY_MISSED },
+        { "failed", "", 0, 10, NMC_TELEPHONY_MISSED },
+        { "completed", "3", 0, 10, NMC_TELEPHONY_NOT_MISSED },
+        { "completed", "3", 1, 10, NMC_TELEPHONY_MISSED },
+        { "completed", "10", 1, 10, NMC_TELEPHONY_MISSED },
+        { "completed", "11", 1, 10, NMC_TELEPHONY_NOT_MISSED },
+        { "completed", NULL, 1, 10, NMC_TELEPHONY_MISSED },
+        { "completed", "abc", 1, 10, NMC_TELEPHONY_INVALID },
+        { "completed", "-1", 1, 10, NMC_TELEPHONY_INVALID },
+        { "ringing", NULL, 1, 10, NMC_TELEPHONY_NOT_MISSED },
+        { "in-progress", NULL, 0, 10, NMC_TELEPHONY_NOT_MISSED },
+        { "canceled", NULL, 0, 10, NMC_TELEPHONY_NOT_MISSED },
+        { "NO-ANSWER", NULL, 0, 10, NMC_TELEPHONY_INVALID },
+        { NULL, NULL, 0, 10, NMC_TELEPHONY_INVALID },
+        { "bogus", NULL, 0, 10, NMC_TELEPHONY_INVALID },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct row *r = &rows[i];
+        enum nmc_telephony_class got = nmc_telephony_classify(r->status, r->duration, r->treat_short, r->short_max);
+        if (got != r->want)
+            fail_msg("row %zu (%s, %s, treat_short=%d): got %d want %d", i, r->status ? r->status : "NULL",
+                     r->duration ? r->duration : "NULL", r->treat_short, got, r->want);
+    }
+}
+
+static void test_telephony_is_e164_cases(void **state)
+{
+    (void)state;
+    assert_true(nmc_telephony_is_e164("+15550001000"));
+    assert_true(nmc_telephony_is_e164("+4930123456"));
+    assert_false(nmc_telephony_is_e164("15550001000"));
+    assert_false(nmc_telephony_is_e164("+05550001000"));
+    assert_false(nmc_telephony_is_e164("+1555"));
+    assert_false(nmc_telephony_is_e164("+1555000100012345"));
+    assert_false(nmc_telephony_is_e164("+1555a001000"));
+    assert_false(nmc_telephony_is_e164("anonymous"));
+    assert_false(nmc_telephony_is_e164(NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_telephony_classify_table),
+        cmocka_unit_test(test_telephony_is_e164_cases),
+    };
+    return cmocka_run_group_tests_name("telephony", tests, NULL, NULL);
+}
