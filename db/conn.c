@@ -306,6 +306,7 @@ static void conn_ready(struct nmc_db_conn *c)
         return;
     }
     PQsetNoticeProcessor(c->pg, on_notice, c);
+    uv_timer_stop(&c->timer);
     set_state(c, NMC_DB_CONN_READY);
     c->attempts = 0;
     log_conn(NMC_LOG_INFO, c, "db.connected", NULL);
@@ -340,7 +341,16 @@ static void conn_connect_step(struct nmc_db_conn *c)
         conn_lost(c, "cannot watch the socket");
 }
 
-/* Starts a nonblocking connect. Failures go through conn_lost (backoff). */
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct nmc_db_conn *c = nmc_container_of(t, struct nmc_db_conn, timer);
+    if (c->state == NMC_DB_CONN_CONNECTING)
+        conn_lost(c, "timed out connecting");
+}
+
+/* Starts a nonblocking connect. Failures go through conn_lost (backoff).
+ * The timer, idle while connecting, bounds the attempt: a server that
+ * accepts TCP but never answers would otherwise hold it forever. */
 void nmc_db_conn_start(struct nmc_db_conn *c)
 {
     struct nmc_db_pool *p = c->pool;
@@ -350,6 +360,7 @@ void nmc_db_conn_start(struct nmc_db_conn *c)
         conn_lost(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
         return;
     }
+    uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)p->connect_timeout_ms, 0);
     /* libpq's protocol: behave as if PQconnectPoll had said WRITING. */
     if (conn_watch(c, UV_WRITABLE))
         conn_lost(c, "cannot watch the socket");

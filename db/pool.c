@@ -145,9 +145,36 @@ int nmc_db_txn(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cooki
     return submit(p, reply_to, cookie, ctx, stmts, nstmts, 1);
 }
 
+/* Appends "options" to keys/vals: the caller's options plus
+ * statement_timeout, which rides in the startup packet so it holds from the
+ * first statement without a round trip. */
+static size_t params_options(struct nmc_db_pool *p, size_t n, const char *options, int timeout_ms)
+{
+    if (timeout_ms <= 0 && !options)
+        return n;
+    char buf[64] = "";
+    if (timeout_ms > 0)
+        snprintf(buf, sizeof buf, "-c statement_timeout=%d", timeout_ms);
+    size_t len = (options ? strlen(options) : 0) + strlen(buf) + 2;
+    p->options = nmc_xmalloc(len);
+    snprintf(p->options, len, "%s%s%s", options ? options : "", options && buf[0] ? " " : "", buf);
+    p->keys[n] = "options";
+    p->vals[n++] = p->options;
+    return n;
+}
+
+/* libpq leaves connect_timeout to the application with PQconnectPoll; we
+ * honour it (seconds) with the connection's timer, default 10 s. */
+static void params_connect_timeout(struct nmc_db_pool *p, const char *value)
+{
+    int64_t secs = 0;
+    p->connect_timeout_ms = NMC_DB_CONNECT_TIMEOUT_MS;
+    if (value && nmc_parse_i64(value, 1, 3600, &secs) == 0)
+        p->connect_timeout_ms = (int)secs * 1000;
+}
+
 /* Builds the keyword/value arrays for PQconnectStartParams from conninfo
- * (URI or key=value). statement_timeout rides in the startup packet's
- * "options", so it holds from the first statement without a round trip. */
+ * (URI or key=value); NMC_EINVAL when it does not parse. */
 static int pool_params(struct nmc_db_pool *p, const char *conninfo, int timeout_ms)
 {
     char *errmsg = NULL;
@@ -160,7 +187,7 @@ static int pool_params(struct nmc_db_pool *p, const char *conninfo, int timeout_
         return NMC_EINVAL;
     }
     size_t n = 0;
-    const char *options = NULL;
+    const char *options = NULL, *connect_timeout = NULL;
     int has_app = 0;
     for (PQconninfoOption *o = p->parsed; o->keyword; o++)
         n++;
@@ -174,24 +201,18 @@ static int pool_params(struct nmc_db_pool *p, const char *conninfo, int timeout_
             options = o->val;
             continue;
         }
+        if (strcmp(o->keyword, "connect_timeout") == 0)
+            connect_timeout = o->val;
         has_app |= strcmp(o->keyword, "application_name") == 0;
         p->keys[n] = o->keyword;
         p->vals[n++] = o->val;
     }
-    if (timeout_ms > 0 || options) {
-        char buf[64] = "";
-        if (timeout_ms > 0)
-            snprintf(buf, sizeof buf, "-c statement_timeout=%d", timeout_ms);
-        size_t len = (options ? strlen(options) : 0) + strlen(buf) + 2;
-        p->options = nmc_xmalloc(len);
-        snprintf(p->options, len, "%s%s%s", options ? options : "", options && buf[0] ? " " : "", buf);
-        p->keys[n] = "options";
-        p->vals[n++] = p->options;
-    }
+    n = params_options(p, n, options, timeout_ms);
     if (!has_app) {
         p->keys[n] = "fallback_application_name";
         p->vals[n++] = "nmc";
     }
+    params_connect_timeout(p, connect_timeout);
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #define NMC_DB_PIPELINE_DEPTH 16
 #define NMC_DB_BACKOFF_MIN_MS 50
 #define NMC_DB_BACKOFF_MAX_MS 5000
+#define NMC_DB_CONNECT_TIMEOUT_MS 10000 /* unless conninfo says connect_timeout */
 
 /* One protocol command of a batch; each yields results then NULL, except
  * SYNC (ends the Prepare segment) which yields PGRES_PIPELINE_SYNC alone. */
@@ -101,6 +102,7 @@ struct nmc_db_pool {
     PQconninfoOption *parsed;       /* owns the strings keys/vals point to */
     const char **keys, **vals;
     char *options;
+    int connect_timeout_ms;
     int size;
     size_t max_queue;
     struct nmc_db_conn *conns;

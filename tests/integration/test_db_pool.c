@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "db/pool.h"
 #include "runtime/actor.h"
@@ -630,6 +634,41 @@ static void test_db_pool_unreachable_server_queues_then_shuts_down(void **state)
     assert_int_equal(result_of(0)->status, NMC_ESHUTDOWN);
 }
 
+/* A TCP listener that completes handshakes (the kernel does) but never
+ * answers the startup packet: libpq would wait forever. */
+static int silent_server(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    return fd;
+}
+
+static void test_db_pool_connect_timeout_retries_silent_server(void **state)
+{
+    (void)state;
+    int port, srv = silent_server(&port);
+    char info[160];
+    snprintf(info, sizeof info, "host=127.0.0.1 port=%d dbname=x user=x connect_timeout=1", port);
+    struct nmc_db_pool_opts o = {.conninfo = info, .size = 1};
+    assert_int_equal(nmc_db_pool_create(F.rt, &o, &F.pool), 0);
+    pgtest_run_until(&F.loop, never, NULL, 2600);
+    int attempts = 0, fd;
+    while ((fd = accept(srv, NULL, NULL)) >= 0) {
+        attempts++;
+        close(fd);
+    }
+    close(srv);
+    assert_true(attempts >= 2); /* the first attempt was abandoned after 1 s, then retried */
+    assert_int_equal(nmc_db_pool_connected(F.pool), 0);
+}
+
 static const char *const stmt_label[] = {"t_metric"};
 
 static void test_db_query_metrics_recorded(void **state)
@@ -726,6 +765,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_pool_create_rejects_bad_options, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_pool_destroy_fails_pending_with_shutdown, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_pool_unreachable_server_queues_then_shuts_down, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_pool_connect_timeout_retries_silent_server, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_db_query_metrics_recorded, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_query_span_parented_on_context, test_setup, test_teardown),
