@@ -140,11 +140,15 @@ static void conn_arm_timer(struct nmc_http_conn *c)
         }
     } else if (c->phase == PH_BODY) {
         timer_set(c, TM_BODY, (uint64_t)s->opts.idle_timeout_ms);
-    } else if (c->nreqs > 0 || c->phase == PH_STOP) {
+    } else if (c->q_head || (c->phase == PH_STOP && c->nreqs == 0)) {
         if (c->tmode != TM_NONE) {
             uv_timer_stop(&c->timer);
             c->tmode = TM_NONE;
         }
+    } else if (c->nreqs > 0) {
+        /* only writes pending: a client that stops reading is cut off */
+        if (c->tmode != TM_WRITE)
+            timer_set(c, TM_WRITE, (uint64_t)s->opts.idle_timeout_ms);
     } else if (c->tmode != TM_IDLE) {
         timer_set(c, TM_IDLE, (uint64_t)s->opts.idle_timeout_ms);
     }
@@ -153,7 +157,8 @@ static void conn_arm_timer(struct nmc_http_conn *c)
 static void on_timer(uv_timer_t *t)
 {
     struct nmc_http_conn *c = nmc_container_of(t, struct nmc_http_conn, timer);
-    static const char *const why[] = {"none", "idle", "header_timeout", "body_timeout", "linger_done"};
+    static const char *const why[] = {"none", "idle", "header_timeout", "body_timeout", "write_timeout",
+                                      "linger_done"};
     struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_DEBUG, "infra", "http.conn_timeout");
 
     nmc_log_str(r, "reason", why[c->tmode]);
@@ -287,6 +292,8 @@ static void on_write(uv_write_t *w, int status)
     if (c->closing)
         return;
     conn_check_done(c);
+    if (c->tmode == TM_WRITE)
+        c->tmode = TM_NONE; /* progress: restart the write timer */
     conn_arm_timer(c);
 }
 

@@ -39,7 +39,7 @@ enum conn_phase {
     PH_LINGER, /* last answer sent and write side shut: discarding input */
 };
 
-enum timer_mode { TM_NONE, TM_IDLE, TM_HEAD, TM_BODY, TM_LINGER };
+enum timer_mode { TM_NONE, TM_IDLE, TM_HEAD, TM_BODY, TM_WRITE, TM_LINGER };
 
 struct hoff {
     uint32_t name, value; /* offsets into the request's text store */

@@ -32,7 +32,7 @@ struct harness {
     int grace_ms;
 };
 
-static void harness_on_drained(void *ud)
+static inline void harness_on_drained(void *ud)
 {
     struct harness *h = ud;
 
@@ -40,7 +40,7 @@ static void harness_on_drained(void *ud)
     uv_close((uv_handle_t *)&h->wake, NULL);
 }
 
-static void harness_on_wake(uv_async_t *a)
+static inline void harness_on_wake(uv_async_t *a)
 {
     struct harness *h = a->data;
     void (*fn)(void *);
@@ -64,7 +64,7 @@ static void harness_on_wake(uv_async_t *a)
     }
 }
 
-static void *harness_main(void *arg)
+static inline void *harness_main(void *arg)
 {
     struct harness *h = arg;
 
@@ -74,7 +74,7 @@ static void *harness_main(void *arg)
 
 /* Creates the server with opts (port forced to 0), lets routes() add its
  * routes, listens and starts the loop thread. Returns 0 or an error. */
-static int harness_start(struct harness *h, const struct nmc_http_server_opts *opts,
+static inline int harness_start(struct harness *h, const struct nmc_http_server_opts *opts,
                          void (*routes)(struct nmc_http_server *s))
 {
     struct nmc_http_server_opts o = *opts;
@@ -100,7 +100,7 @@ static int harness_start(struct harness *h, const struct nmc_http_server_opts *o
 }
 
 /* Runs fn(arg) on the loop thread; returns when it has run. */
-static void harness_call(struct harness *h, void (*fn)(void *arg), void *arg)
+static inline void harness_call(struct harness *h, void (*fn)(void *arg), void *arg)
 {
     pthread_mutex_lock(&h->mu);
     h->fn = fn;
@@ -116,7 +116,7 @@ static void harness_call(struct harness *h, void (*fn)(void *arg), void *arg)
 
 /* Graceful shutdown, join, free. Returns uv_loop_close's result (0 when no
  * handle was left open) or -1 when the drain callback never ran. */
-static int harness_stop(struct harness *h)
+static inline int harness_stop(struct harness *h)
 {
     int rc;
 
