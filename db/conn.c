@@ -217,12 +217,16 @@ static struct nmc_db_batch *inflight_pop(struct nmc_db_conn *c)
 }
 
 /* Completes everything in flight with err (unless a batch already failed
- * for its own reason). Messages are only queued to actors here. */
+ * for its own reason). A transaction whose COMMIT was acknowledged is
+ * durable (the server answers COMMIT only after committing), so it
+ * completes as the success it is rather than as an ambiguous failure.
+ * Messages are only queued to actors here. */
 static void fail_inflight(struct nmc_db_conn *c, int err, const char *why)
 {
     struct nmc_db_batch *b;
     while ((b = inflight_pop(c)) != NULL) {
-        nmc_db_batch_fail(b, err, why);
+        if (!b->committed)
+            nmc_db_batch_fail(b, err, why);
         nmc_db_batch_finish(b);
     }
 }
@@ -477,6 +481,8 @@ static void take_result(struct nmc_db_conn *c, struct nmc_db_batch *b, const str
         nmc_db_batch_error(b, o, r, PQstatus(c->pg) == CONNECTION_BAD);
     else if (!ok && st != PGRES_PIPELINE_ABORTED)
         nmc_db_batch_fail(b, NMC_EDB, "unsupported result (COPY is not available through the pool)");
+    if (ok && o->kind == NMC_DB_OP_COMMIT && b->res->status == 0 && strcmp(PQcmdStatus(r), "COMMIT") == 0)
+        b->committed = 1;
     if (ok && o->kind == NMC_DB_OP_EXEC && b->reply_to && b->res->nresults < NMC_DB_MAX_STMTS) {
         b->res->results[b->res->nresults++] = r;
         return;

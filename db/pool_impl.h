@@ -49,6 +49,7 @@ struct nmc_db_batch {
     struct nmc_trace_ctx trace;
     struct nmc_span *span;          /* "db.query"; NULL for internal work */
     int txn;                        /* wrap in BEGIN/COMMIT */
+    int committed;                  /* COMMIT acknowledged: durable whatever happens next */
     uint64_t submit_ns;             /* monotonic */
     struct nmc_db_result *res;      /* being filled; handed to the reply */
     size_t nstmts;
