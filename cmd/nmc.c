@@ -60,6 +60,7 @@ static int load_config(struct nmc_config *cfg)
     }
     if (cfg->database_url == NULL || cfg->database_url[0] == '\0') {
         fprintf(stderr, "nmc: configuration error: DATABASE_URL: required\n");
+        nmc_config_free(cfg);
         return EXIT_USAGE;
     }
     return 0;

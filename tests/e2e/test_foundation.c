@@ -186,7 +186,7 @@ static void test_foundation_migrate_up_down_all_up(void **state)
     assert_int_equal(nmc_proc_migrate(&g_nmc, "up"), 0);
     char out[8192];
     assert_int_equal(nmc_proc_run(&g_nmc, (const char *const[]){"migrate", "status", NULL}, out, sizeof(out)), 0);
-    assert_null(strstr(out, "pending"));
+    assert_non_null(strstr(out, "\n0 pending"));
     PQfinish(c);
 }
 
@@ -336,16 +336,20 @@ static void test_foundation_admin_tenants(void **state)
 static void test_foundation_http_limits_and_server_survives(void **state)
 {
     static char raw[65536];
-    /* 2 MiB body: 413 without the server reading it all. */
-    size_t big = 2u << 20;
-    char *body = malloc(big + 1);
-    memset(body, 'a', big);
-    body[big] = '\0';
+    /* A 2 MiB body: 413 as soon as the headers announce it, before the body
+     * is read; then the first 64 KiB of the body arrive and the server has
+     * already answered and closes. */
     struct resp r;
-    request("POST", "/v1/admin/tenants", ADMIN, body, &r);
-    free(body);
+    int bfd = dial(g_nmc.port);
+    const char *h413 = "POST /v1/admin/tenants HTTP/1.1\r\nHost: x\r\n" ADMIN "Content-Length: 2097152\r\n\r\n";
+    send_all(bfd, h413, strlen(h413));
+    size_t got = read_all(bfd, raw, sizeof(raw), 3000);
+    parse_resp(raw, got, &r);
     assert_error_body(&r, 413, NULL);
     resp_free(&r);
+    memset(raw, 'a', sizeof(raw));
+    send_all(bfd, raw, sizeof(raw));
+    close(bfd);
     /* 20 KiB header: 431. */
     char *hdr = malloc(20 * 1024 + 32);
     int n = snprintf(hdr, 32, "X-Big: ");
