@@ -92,11 +92,13 @@ static void parse_resp(const char *raw, size_t len, struct resp *out)
 static void request(const char *method, const char *path, const char *headers, const char *body, struct resp *out)
 {
     static char raw[1 << 20];
-    char head[4096];
+    size_t hcap = (headers ? strlen(headers) : 0) + strlen(path) + 256;
+    char *head = malloc(hcap);
     int fd = dial(g_nmc.port);
-    snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
+    snprintf(head, hcap, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
              method, path, headers ? headers : "", body ? strlen(body) : 0);
     send_all(fd, head, strlen(head));
+    free(head);
     if (body)
         send_all(fd, body, strlen(body));
     size_t n = read_all(fd, raw, sizeof(raw), 5000);
