@@ -21,6 +21,7 @@ static const char usage_text[] =
     "  --latency-ms N           delay every Twilio answer by N ms\n"
     "  --fail-rate R            answer this share (0..1) of sends with 500\n"
     "  --timeout-rate R         never answer this share (0..1) of sends\n"
+    "  --timeout-after-accept   injected timeouts still create the message (the answer is lost)\n"
     "  --twilio-auth-token T    auth token for Basic auth and callback signatures (default test-auth-token)\n"
     "  --account-sid AC...      only accept this account (default: any AC sid matching Basic auth)\n"
     "  --status-callbacks       POST signed 'sent' and 'delivered' callbacks to StatusCallback\n"
@@ -122,6 +123,8 @@ static void parse_args(struct fakes_opts *o, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--status-callbacks") == 0)
             o->status_callbacks = 1;
+        else if (strcmp(argv[i], "--timeout-after-accept") == 0)
+            o->timeout_after_accept = 1;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_text, stdout);
             exit(0);
@@ -146,13 +149,6 @@ static void parse_args(struct fakes_opts *o, int argc, char **argv)
 
 /* ---- inspection routes ------------------------------------------------------ */
 
-static json_t *msg_json(const struct fakes_msg *m)
-{
-    return json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I}", "sid", m->sid, "account_sid", m->account_sid,
-                     "to", m->to, "from", m->from, "messaging_service_sid", m->messaging_service_sid, "body",
-                     m->body, "status_callback", m->status_callback, "received_at_ns", (json_int_t)m->received_at_ns);
-}
-
 static void respond_json_obj(struct nmc_http_req *req, int status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
@@ -171,7 +167,7 @@ static void on_messages_list(struct nmc_http_req *req, void *ud)
 
     for (size_t i = 0; i < f->nmsgs; i++)
         if (to == NULL || (f->msgs[i].to != NULL && strcmp(f->msgs[i].to, to) == 0))
-            json_array_append_new(arr, msg_json(&f->msgs[i]));
+            json_array_append_new(arr, fakes_store_record(&f->msgs[i]));
     free(to);
     respond_json_obj(req, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr), "messages", arr));
 }
@@ -181,7 +177,7 @@ static void on_messages_clear(struct nmc_http_req *req, void *ud)
     struct fakes *f = ud;
     size_t n = f->nmsgs;
 
-    fakes_msgs_clear(f);
+    fakes_store_clear(f);
     respond_json_obj(req, 200, json_pack("{s:I}", "deleted", (json_int_t)n));
 }
 
@@ -248,7 +244,7 @@ static uv_signal_t sigterm, sigint;
 
 static void on_callback_msg(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
-    fakes_twilio_on_callback_done(state, msg);
+    fakes_callbacks_on_done(state, msg);
 }
 
 static void on_server_down(void *ud)
@@ -319,7 +315,7 @@ int main(int argc, char **argv)
     printf("nmc-fakes listening on %s:%d\n", f.o.bind, nmc_http_server_port(f.server));
     fflush(stdout);
     uv_run(f.loop, UV_RUN_DEFAULT);
-    fakes_msgs_clear(&f);
+    fakes_store_clear(&f);
     free(f.msgs);
     free(f.jwks);
     uv_loop_close(f.loop);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 #include "http/server.h"
 #include "providers/http.h"
@@ -26,11 +27,13 @@ struct fakes_opts {
     const char *jwks_path;
     size_t max_records;
     int callback_delay_ms;     /* between accept, "sent" and "delivered" */
+    int timeout_after_accept;  /* timeouts swallow the answer, not the request */
 };
 
 /* One accepted message. */
 struct fakes_msg {
     char sid[35];
+    char status[16];           /* queued|accepted, then sent, delivered with callbacks */
     char *account_sid, *to, *from, *messaging_service_sid, *body, *status_callback;
     int64_t received_at_ns;
 };
@@ -55,11 +58,28 @@ struct fakes {
     int stopping;                       /* set on SIGTERM: delayed work answers nothing */
 };
 
-/* Registers the Twilio routes on f->server. 0 or NMC_EINVAL. */
+/* cmd/fakes_twilio.c: registers the Twilio routes on f->server. 0 or NMC_EINVAL. */
 int fakes_twilio_routes(struct fakes *f);
+
+/* cmd/fakes_store.c: the recording of accepted messages. */
+struct nmc_form;
+/* Fills m from an accepted form (new sid, status, time); strings owned by m. */
+void fakes_store_fill(struct fakes_msg *m, const char *account_sid, const struct nmc_form *form);
+/* Keeps m (moved in) and returns its index, or frees it and returns
+ * SIZE_MAX when --max-records is reached (counted as dropped). */
+size_t fakes_store_add(struct fakes *f, struct fakes_msg *m);
+/* The message at index if it still has sid (clears move indexes), else NULL. */
+struct fakes_msg *fakes_store_find(struct fakes *f, size_t index, const char *sid);
+void fakes_store_clear(struct fakes *f);
+void fakes_msg_free(struct fakes_msg *m);
+/* Twilio's Message resource for m, as create and list answer it. */
+json_t *fakes_store_resource(const struct fakes_msg *m);
+/* The /_fakes/messages view of m. */
+json_t *fakes_store_record(const struct fakes_msg *m);
+
+/* cmd/fakes_callbacks.c: signed status callbacks ("sent", "delivered"). */
+void fakes_callbacks_schedule(struct fakes *f, size_t index, const struct fakes_msg *m);
 /* Handles a status-callback completion message (callbacks actor). */
-void fakes_twilio_on_callback_done(struct fakes *f, const struct nmc_msg *m);
-/* Frees the recorded messages. */
-void fakes_msgs_clear(struct fakes *f);
+void fakes_callbacks_on_done(struct fakes *f, const struct nmc_msg *m);
 
 #endif

@@ -1,15 +1,12 @@
-/* nmc-fakes: Twilio's Messages resource and its signed status callbacks. */
+/* nmc-fakes: Twilio's Messages resource (create and list), with Basic
+ * auth, Twilio's validation errors and fault injection. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <jansson.h>
 #include <mbedtls/base64.h>
 #include "cmd/fakes.h"
 #include "http/body.h"
-#include "providers/twilio_sig.h"
-#include "runtime/buf.h"
 #include "runtime/clock.h"
-#include "runtime/log.h"
 
 #define MAX_FORM_PAIRS 64
 #define MORE_INFO "https://www.twilio.com/docs/errors/"
@@ -165,252 +162,85 @@ static int validate(const struct fakes *f, const struct nmc_form *form, const ch
     return 0;
 }
 
-/* ---- accepted messages ------------------------------------------------------ */
+/* ---- fault injection ------------------------------------------------------ */
 
-static char *dup_or_null(const char *s)
-{
-    return s ? nmc_xstrdup(s) : NULL;
-}
+enum fault { FAULT_NONE = 0, FAULT_ANSWERED, FAULT_SWALLOW };
 
-static struct fakes_msg *record(struct fakes *f, const char *account_sid, const struct nmc_form *form)
-{
-    static struct fakes_msg scratch;
-    struct fakes_msg *m;
-    unsigned char rnd[16];
-
-    if (f->nmsgs >= f->o.max_records) {
-        f->stats.records_dropped++;
-        m = &scratch; /* answered as usual, not kept */
-        memset(m, 0, sizeof(*m));
-    } else {
-        if (f->nmsgs == f->cap) {
-            f->cap = f->cap ? f->cap * 2 : 256;
-            f->msgs = nmc_xrealloc(f->msgs, f->cap * sizeof(*f->msgs));
-        }
-        m = &f->msgs[f->nmsgs++];
-        memset(m, 0, sizeof(*m));
-        m->account_sid = nmc_xstrdup(account_sid);
-        m->to = dup_or_null(nmc_form_get(form, "To"));
-        m->from = dup_or_null(nonempty(form, "From"));
-        m->messaging_service_sid = dup_or_null(nonempty(form, "MessagingServiceSid"));
-        m->body = dup_or_null(nmc_form_get(form, "Body"));
-        m->status_callback = dup_or_null(nonempty(form, "StatusCallback"));
-    }
-    nmc_random_bytes(rnd, sizeof(rnd));
-    m->sid[0] = 'S';
-    m->sid[1] = 'M';
-    nmc_hex(m->sid + 2, rnd, sizeof(rnd));
-    m->received_at_ns = nmc_clock_now_ns();
-    return m;
-}
-
-void fakes_msgs_clear(struct fakes *f)
-{
-    for (size_t i = 0; i < f->nmsgs; i++) {
-        struct fakes_msg *m = &f->msgs[i];
-        free(m->account_sid);
-        free(m->to);
-        free(m->from);
-        free(m->messaging_service_sid);
-        free(m->body);
-        free(m->status_callback);
-    }
-    f->nmsgs = 0;
-}
-
-static void rfc2822(char out[40])
-{
-    time_t now = (time_t)(nmc_clock_now_ms() / 1000);
-    struct tm tm;
-
-    gmtime_r(&now, &tm);
-    strftime(out, 40, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
-/* The Message resource as Twilio answers it on create. */
-static char *message_json(const char *account_sid, const char *sid, const struct nmc_form *form, const char *status)
-{
-    char date[40], uri[160];
-    json_t *j;
-    char *s;
-
-    rfc2822(date);
-    snprintf(uri, sizeof(uri), "/2010-04-01/Accounts/%s/Messages/%s.json", account_sid, sid);
-    j = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:n, s:s, s:s, s:n, s:n, s:s?, s:s?, s:s, s:s, s:n, s:s, s:s, "
-                  "s:s, s:s}",
-                  "account_sid", account_sid, "api_version", "2010-04-01", "body", nmc_form_get(form, "Body"),
-                  "date_created", date, "date_updated", date, "date_sent", "direction", "outbound-api",
-                  "status", status, "error_code", "error_message", "from", nonempty(form, "From"),
-                  "messaging_service_sid", nonempty(form, "MessagingServiceSid"), "num_media", "0",
-                  "num_segments", "1", "price", "price_unit", "USD", "sid", sid, "to", nmc_form_get(form, "To"),
-                  "uri", uri);
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return s;
-}
-
-/* ---- status callbacks, signed as Twilio signs them ------------------------- */
-
-struct cb_job {
-    uv_timer_t timer;
-    struct fakes *f;
-    int stage; /* 0: "sent" next, 1: "delivered" next */
-    char sid[35];
-    char *url, *account_sid, *from, *to, *messaging_service_sid;
-};
-
-static void on_job_closed(uv_handle_t *h)
-{
-    struct cb_job *j = nmc_container_of((uv_timer_t *)h, struct cb_job, timer);
-    free(j->url);
-    free(j->account_sid);
-    free(j->from);
-    free(j->to);
-    free(j->messaging_service_sid);
-    free(j);
-}
-
-/* Collects the callback's parameters; returns how many. */
-static size_t cb_params(const struct cb_job *j, const char *status, struct nmc_prov_kv *kv)
-{
-    size_t n = 0;
-
-    kv[n++] = (struct nmc_prov_kv){"AccountSid", j->account_sid};
-    kv[n++] = (struct nmc_prov_kv){"ApiVersion", "2010-04-01"};
-    if (j->from)
-        kv[n++] = (struct nmc_prov_kv){"From", j->from};
-    if (j->messaging_service_sid)
-        kv[n++] = (struct nmc_prov_kv){"MessagingServiceSid", j->messaging_service_sid};
-    kv[n++] = (struct nmc_prov_kv){"MessageSid", j->sid};
-    kv[n++] = (struct nmc_prov_kv){"MessageStatus", status};
-    kv[n++] = (struct nmc_prov_kv){"SmsSid", j->sid};
-    kv[n++] = (struct nmc_prov_kv){"SmsStatus", status};
-    kv[n++] = (struct nmc_prov_kv){"To", j->to};
-    return n;
-}
-
-static void form_body(const struct nmc_prov_kv *kv, size_t n, struct nmc_buf *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        char *v = nmc_url_encode(kv[i].value);
-        nmc_buf_printf(out, "%s%s=%s", i ? "&" : "", kv[i].name, v);
-        free(v);
-    }
-}
-
-static void post_callback(struct cb_job *j, const char *status)
-{
-    struct nmc_prov_kv kv[10];
-    size_t n = cb_params(j, status, kv);
-    char sig[NMC_PROV_TWILIO_SIG_LEN], sig_hdr[64], idem[37], idem_hdr[80];
-    const char *headers[] = {"Content-Type: application/x-www-form-urlencoded", "User-Agent: TwilioProxy/1.1",
-                             sig_hdr, idem_hdr, NULL};
-    struct nmc_buf body = {0};
-    struct nmc_prov_http_req req = {.provider = "fakes", .endpoint = "status_callback", .method = "POST",
-                                    .url = j->url, .headers = headers, .max_attempts = 1, .timeout_ms = 5000};
-
-    if (j->f->http == NULL || j->f->stopping)
-        return;
-    if (nmc_prov_twilio_sig_compute(j->f->o.auth_token, j->url, kv, n, sig) != 0)
-        return;
-    snprintf(sig_hdr, sizeof(sig_hdr), "X-Twilio-Signature: %s", sig);
-    nmc_id_uuid4(idem);
-    snprintf(idem_hdr, sizeof(idem_hdr), "I-Twilio-Idempotency-Token: %s", idem);
-    form_body(kv, n, &body);
-    req.body = body.data;
-    req.body_len = body.len;
-    if (nmc_prov_http_send(j->f->http, &req, j->f->callbacks_actor, 0, NULL) != 0)
-        j->f->stats.callbacks_failed++;
-    nmc_buf_free(&body);
-}
-
-static void on_callback_due(uv_timer_t *t)
-{
-    struct cb_job *j = nmc_container_of(t, struct cb_job, timer);
-
-    post_callback(j, j->stage == 0 ? "sent" : "delivered");
-    if (j->stage++ == 0)
-        uv_timer_start(t, on_callback_due, (uint64_t)j->f->o.callback_delay_ms, 0);
-    else
-        uv_close((uv_handle_t *)t, on_job_closed);
-}
-
-static void schedule_callbacks(struct fakes *f, const struct fakes_msg *m, const struct nmc_form *form,
-                               const char *account_sid)
-{
-    const char *url = nonempty(form, "StatusCallback");
-    struct cb_job *j;
-
-    if (!f->o.status_callbacks || url == NULL)
-        return;
-    j = nmc_xcalloc(1, sizeof(*j));
-    j->f = f;
-    memcpy(j->sid, m->sid, sizeof(j->sid));
-    j->url = nmc_xstrdup(url);
-    j->account_sid = nmc_xstrdup(account_sid);
-    j->from = dup_or_null(nonempty(form, "From"));
-    j->to = nmc_xstrdup(nmc_form_get(form, "To"));
-    j->messaging_service_sid = dup_or_null(nonempty(form, "MessagingServiceSid"));
-    uv_timer_init(f->loop, &j->timer);
-    uv_timer_start(&j->timer, on_callback_due, (uint64_t)f->o.callback_delay_ms + (uint64_t)f->o.latency_ms, 0);
-}
-
-void fakes_twilio_on_callback_done(struct fakes *f, const struct nmc_msg *m)
-{
-    const struct nmc_prov_http_result *r = m->payload;
-    struct nmc_log_rec *rec;
-
-    if (m->type != NMC_MSG_PROV_HTTP || r == NULL)
-        return;
-    if (r->err == 0) {
-        f->stats.callbacks_sent++;
-        return;
-    }
-    f->stats.callbacks_failed++;
-    rec = nmc_log_begin(NMC_LOG_WARN, "fakes", "status_callback.failed");
-    nmc_log_int(rec, "status", r->status);
-    nmc_log_error(rec, r->err, r->error[0] ? r->error : NULL);
-    nmc_log_end(rec);
-}
-
-/* ---- POST /2010-04-01/Accounts/{sid}/Messages.json ---------------------- */
-
-/* Injected faults: 1 when the request was taken care of. */
-static int inject(struct fakes *f, struct nmc_http_req *req)
+/* Draws the fault of one create: a 500 (answered here), a timeout (the
+ * request taken and never answered: here, or after it was processed with
+ * --timeout-after-accept) or none. */
+static enum fault inject(struct fakes *f, struct nmc_http_req *req)
 {
     double u = nmc_rng_unit();
 
     if (u < f->o.timeout_rate) {
         f->stats.injected_timeouts++;
-        (void)nmc_http_req_handle(req); /* taken and never answered */
-        return 1;
+        if (f->o.timeout_after_accept)
+            return FAULT_SWALLOW;
+        (void)nmc_http_req_handle(req);
+        return FAULT_ANSWERED;
     }
     if (u < f->o.timeout_rate + f->o.fail_rate) {
         f->stats.injected_5xx++;
         answer_error(f, req, 500, 20500, "Internal Server Error");
-        return 1;
+        return FAULT_ANSWERED;
     }
-    return 0;
+    return FAULT_NONE;
 }
 
-static void accept_message(struct fakes *f, struct nmc_http_req *req, const char *sid, const struct nmc_form *form)
-{
-    struct fakes_msg *m = record(f, sid, form);
-    /* Twilio answers "accepted" when a Messaging Service picks the sender. */
-    const char *status = nonempty(form, "From") ? "queued" : "accepted";
+/* ---- POST /2010-04-01/Accounts/{sid}/Messages.json ---------------------- */
 
+static char *accept_message(struct fakes *f, const char *sid, const struct nmc_form *form)
+{
+    struct fakes_msg m;
+    size_t index;
+    char *json;
+    json_t *j;
+
+    fakes_store_fill(&m, sid, form);
     f->stats.accepted++;
-    schedule_callbacks(f, m, form, sid);
-    answer(f, req, 201, message_json(sid, m->sid, form, status));
+    j = fakes_store_resource(&m);
+    json = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    index = fakes_store_add(f, &m);
+    if (index != SIZE_MAX)
+        fakes_callbacks_schedule(f, index, &f->msgs[index]);
+    return json;
+}
+
+/* Validates and records; the answer's status and JSON (taken by the caller). */
+static int process(struct fakes *f, const char *sid, struct nmc_http_req *req, char **json)
+{
+    struct nmc_form form = {0};
+    const char *why;
+    int code;
+
+    if (nmc_form_parse(req->body, req->body_len, MAX_FORM_PAIRS, &form) != 0) {
+        f->stats.invalid++;
+        *json = error_json(20001, "Unable to parse the request body", 400);
+        return 400;
+    }
+    code = validate(f, &form, &why);
+    if (code == 0)
+        *json = accept_message(f, sid, &form);
+    else {
+        if (code == 21610)
+            f->stats.unsubscribed++;
+        else
+            f->stats.invalid++;
+        *json = error_json(code, why, 400);
+    }
+    nmc_form_free(&form);
+    return code == 0 ? 201 : 400;
 }
 
 static void on_messages_create(struct nmc_http_req *req, void *ud)
 {
     struct fakes *f = ud;
     const char *sid = nmc_http_req_param(req, "sid");
-    struct nmc_form form = {0};
-    const char *why;
-    int code;
+    enum fault fault;
+    char *json = NULL;
+    int status;
 
     f->stats.requests++;
     if (sid == NULL || !auth_ok(f, req, sid)) {
@@ -418,27 +248,82 @@ static void on_messages_create(struct nmc_http_req *req, void *ud)
         answer_error(f, req, 401, 20003, "Authenticate");
         return;
     }
-    if (inject(f, req))
+    if ((fault = inject(f, req)) == FAULT_ANSWERED)
         return;
-    if (nmc_form_parse(req->body, req->body_len, MAX_FORM_PAIRS, &form) != 0) {
-        f->stats.invalid++;
-        answer_error(f, req, 400, 20001, "Unable to parse the request body");
+    status = process(f, sid, req, &json);
+    if (fault == FAULT_SWALLOW) {
+        (void)nmc_http_req_handle(req); /* processed, the answer lost */
+        free(json);
         return;
     }
-    code = validate(f, &form, &why);
-    if (code == 0)
-        accept_message(f, req, sid, &form);
-    else {
-        if (code == 21610)
-            f->stats.unsubscribed++;
-        else
-            f->stats.invalid++;
-        answer_error(f, req, 400, code, why);
+    answer(f, req, status, json);
+}
+
+/* ---- GET /2010-04-01/Accounts/{sid}/Messages.json (list, newest first) ------ */
+
+/* DateSent>= takes YYYY-MM-DD (compared by day) or an RFC 3339 instant. */
+static int sent_since(const struct fakes_msg *m, const char *since)
+{
+    char at[32];
+
+    if (since == NULL)
+        return 1;
+    nmc_clock_format_rfc3339(m->received_at_ns / 1000000, at);
+    return strlen(since) == 10 ? strncmp(at, since, 10) >= 0 : strcmp(at, since) >= 0;
+}
+
+static int list_match(const struct fakes_msg *m, const char *sid, const char *to, const char *from,
+                      const char *since)
+{
+    return strcmp(m->account_sid, sid) == 0 && (to == NULL || (m->to && strcmp(m->to, to) == 0)) &&
+           (from == NULL || (m->from && strcmp(m->from, from) == 0)) && sent_since(m, since);
+}
+
+static int64_t page_size(const struct nmc_http_req *req)
+{
+    char *v = nmc_http_req_query(req, "PageSize");
+    int64_t n = 50;
+
+    if (v != NULL && nmc_parse_i64(v, 1, 1000, &n) != 0)
+        n = 50;
+    free(v);
+    return n;
+}
+
+static void on_messages_list(struct nmc_http_req *req, void *ud)
+{
+    struct fakes *f = ud;
+    const char *sid = nmc_http_req_param(req, "sid");
+    char *to = nmc_http_req_query(req, "To"), *from = nmc_http_req_query(req, "From");
+    char *since = nmc_http_req_query(req, "DateSent>=");
+    int64_t max = page_size(req);
+    json_t *arr = json_array(), *page;
+    char *json;
+
+    if (sid == NULL || !auth_ok(f, req, sid)) {
+        f->stats.auth_failures++;
+        answer_error(f, req, 401, 20003, "Authenticate");
+        goto out;
     }
-    nmc_form_free(&form);
+    for (size_t i = f->nmsgs; i > 0 && (int64_t)json_array_size(arr) < max; i--)
+        if (list_match(&f->msgs[i - 1], sid, to, from, since))
+            json_array_append_new(arr, fakes_store_resource(&f->msgs[i - 1]));
+    page = json_pack("{s:O, s:i, s:I, s:I, s:n, s:n, s:s}", "messages", arr, "page", 0, "page_size", (json_int_t)max,
+                     "start", (json_int_t)0, "next_page_uri", "previous_page_uri", "uri", req->target);
+    json = json_dumps(page, JSON_COMPACT);
+    json_decref(page);
+    answer(f, req, 200, json);
+out:
+    json_decref(arr);
+    free(to);
+    free(from);
+    free(since);
 }
 
 int fakes_twilio_routes(struct fakes *f)
 {
-    return nmc_http_server_route(f->server, "POST", "/2010-04-01/Accounts/{sid}/Messages.json", on_messages_create, f);
+    int rc = nmc_http_server_route(f->server, "POST", "/2010-04-01/Accounts/{sid}/Messages.json",
+                                   on_messages_create, f);
+    rc |= nmc_http_server_route(f->server, "GET", "/2010-04-01/Accounts/{sid}/Messages.json", on_messages_list, f);
+    return rc ? NMC_EINVAL : 0;
 }

@@ -123,11 +123,13 @@ static void drain_done(struct nmc_prov_http *c)
     int left;
 
     while (c->multi != NULL && (m = curl_multi_info_read(c->multi, &left)) != NULL) {
-        struct call *k = NULL;
+        char *priv = NULL;
+        struct call *k;
         CURLcode rc = m->data.result;
         if (m->msg != CURLMSG_DONE)
             continue;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&k);
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        k = (struct call *)(void *)priv;
         curl_multi_remove_handle(c->multi, k->easy);
         k->in_multi = 0;
         attempt_done(k, rc);

@@ -190,6 +190,7 @@ static void test_fakes_status_callbacks_signed(void **state)
     const char *const extra[] = {"--status-callbacks", "--callback-delay-ms", "5", NULL};
     struct nmc_prov_twilio *t;
     struct nmc_prov_twilio_sms_result *r;
+    char out[4096];
 
     start_fakes(f, extra);
     t = client(f, 3000);
@@ -203,6 +204,88 @@ static void test_fakes_status_callbacks_signed(void **state)
         assert_true(f->cbs[i].has_idempotency_token);
         assert_string_equal(f->cbs[i].sid, r->sid);
     }
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "GET", "/_fakes/messages", NULL, out, sizeof(out)), 200);
+    assert_non_null(strstr(out, "\"status\":\"delivered\""));
+    nmc_prov_twilio_destroy(t);
+}
+
+/* A GET through providers/http with the account's Basic auth. */
+static struct nmc_prov_http_result *get_as_account(struct fx *f, const char *path_and_query)
+{
+    char url[512];
+    struct nmc_prov_http_req req = {.provider = "test", .endpoint = "list", .url = url,
+                                    .userpwd = SID ":" TOKEN, .max_attempts = 1};
+
+    snprintf(url, sizeof(url), "%s%s", f->fakes.base_url, path_and_query);
+    nmc_rt_msg_free(f->got);
+    f->got = NULL;
+    f->got_reply = 0;
+    assert_int_equal(nmc_prov_http_send(f->http, &req, f->actor, 0, NULL), 0);
+    run_until(f, &f->got_reply);
+    assert_int_equal(f->got->type, NMC_MSG_PROV_HTTP);
+    return f->got->payload;
+}
+
+static void test_fakes_list_filters_newest_first(void **state)
+{
+    struct fx *f = *state;
+    struct nmc_prov_twilio *t;
+    struct nmc_prov_http_result *r;
+    char newest[40], today[32], path[160];
+    json_t *j, *msgs;
+
+    start_fakes(f, NULL);
+    t = client(f, 3000);
+    send_one(f, t, "+15551230001", NULL);
+    send_one(f, t, "+15551230002", NULL);
+    nmc_strlcpy(newest, ((struct nmc_prov_twilio_sms_result *)send_one(f, t, "+15551230002", NULL))->sid,
+                sizeof(newest));
+    nmc_clock_format_rfc3339(nmc_clock_now_ms(), today);
+    today[10] = '\0';
+    r = get_as_account(f, "/2010-04-01/Accounts/" SID "/Messages.json?To=%2B15551230002&PageSize=50");
+    assert_int_equal(r->status, 200);
+    j = json_loads(r->body, 0, NULL);
+    msgs = json_object_get(j, "messages");
+    assert_int_equal(json_array_size(msgs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 0), "sid")), newest);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 0), "status")), "queued");
+    json_decref(j);
+    r = get_as_account(f, "/2010-04-01/Accounts/" SID "/Messages.json?PageSize=1");
+    j = json_loads(r->body, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "messages")), 1);
+    json_decref(j);
+    snprintf(path, sizeof(path), "/2010-04-01/Accounts/" SID "/Messages.json?DateSent%%3E%%3D=%s", today);
+    r = get_as_account(f, path);
+    j = json_loads(r->body, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "messages")), 3);
+    json_decref(j);
+    r = get_as_account(f, "/2010-04-01/Accounts/" SID "/Messages.json?DateSent%3E%3D=2999-01-01");
+    assert_non_null(strstr(r->body, "\"messages\":[]"));
+    nmc_prov_twilio_destroy(t);
+}
+
+static void test_fakes_list_needs_auth(void **state)
+{
+    struct fx *f = *state;
+
+    start_fakes(f, NULL);
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "GET", "/2010-04-01/Accounts/" SID "/Messages.json", NULL,
+                                            NULL, 0), 401);
+}
+
+static void test_fakes_timeout_after_accept_records(void **state)
+{
+    struct fx *f = *state;
+    const char *const extra[] = {"--timeout-rate", "1", "--timeout-after-accept", NULL};
+    struct nmc_prov_twilio *t;
+    char out[4096];
+
+    start_fakes(f, extra);
+    t = client(f, 300);
+    assert_int_equal(send_one(f, t, "+15551234567", NULL)->err, NMC_ETIMEDOUT);
+    /* The provider processed it: the ambiguous outcome callers must resolve. */
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "GET", "/_fakes/messages", NULL, out, sizeof(out)), 200);
+    assert_non_null(strstr(out, "\"count\":1"));
     nmc_prov_twilio_destroy(t);
 }
 
@@ -331,6 +414,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fakes_status_callbacks_signed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fakes_list_filters_newest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fakes_list_needs_auth, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fakes_timeout_after_accept_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_timeout_rate_never_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_latency_delays_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_messages_filter_clear_and_stats, setup, teardown),
