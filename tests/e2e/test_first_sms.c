@@ -246,7 +246,7 @@ static void test_first_sms_emitted_payloads_match_catalog(void **state)
     assert_true(PQntuples(r) > 0);
     for (int i = 0; i < PQntuples(r); i++) {
         char err[512];
-        if (json_schema_validate_event(PQgetvalue(r, i, 0), atoi(PQgetvalue(r, i, 1)), PQgetvalue(r, i, 2), err,
+        if (json_schema_validate_event(PQgetvalue(r, i, 0), (int)strtol(PQgetvalue(r, i, 1), NULL, 10), PQgetvalue(r, i, 2), err,
                                        sizeof err) != 0)
             fail_msg("%s: %s", PQgetvalue(r, i, 0), err);
     }

@@ -1,0 +1,371 @@
+/* bench_first_sms: open-loop load generator for the missed-call -> first
+ * SMS path (owner: sms engineer). Run by hand, never in CI.
+ *
+ *   bench_first_sms --port 8080 --emulator-port 8089 --rate 500 --duration 10 [--pid N]
+ *                   [--public-base http://127.0.0.1:8080] [--token test-auth-token]
+ *                   [--to +15550001000] [--senders 8]
+ *
+ * Start nmc with TWILIO_API_BASE=http://127.0.0.1:<emulator-port> and the
+ * tenant owning --to. Call i is scheduled at start + i/rate (open loop:
+ * latencies count from the scheduled time, so a stalled server cannot hide
+ * its queueing); each has its own CallSid and From. The embedded emulator
+ * answers POST .../Messages.json with 201 {"sid":"SM..","status":"queued"}
+ * and matches each SMS to its call by To. Prints one JSON object. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/body.h"
+#include "providers/twilio_sig.h"
+
+#define MAX_CONNS 256
+
+struct call {
+    int64_t scheduled_ns, answered_ns;
+    _Atomic int64_t sms_ns;
+    _Atomic int sms_count;
+    int status;
+};
+
+static struct {
+    int port, emu_port, rate, duration, senders;
+    long pid;
+    const char *public_base, *token, *to;
+    struct call *calls;
+    int ncalls;
+    int64_t start_ns;
+    _Atomic int stop;
+    _Atomic long unmatched;
+} B;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void caller_of(int i, char out[20])
+{
+    snprintf(out, 20, "+1444%07d", i);
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads one HTTP response (Content-Length framed); its status or -1. */
+static int read_response(int fd)
+{
+    char buf[8192];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+        buf[got] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end == NULL)
+            continue;
+        const char *cl = strcasestr(buf, "content-length:");
+        long len = cl != NULL ? strtol(cl + 15, NULL, 10) : 0;
+        if ((size_t)(end + 4 - buf) + (size_t)len <= got) {
+            int status = -1;
+            sscanf(buf, "HTTP/1.1 %d", &status);
+            return status;
+        }
+    }
+}
+
+static int send_call(int fd, int i)
+{
+    char caller[20], sid[40], sig[NMC_PROV_TWILIO_SIG_LEN], url[512], body[1024], req[2048];
+    caller_of(i, caller);
+    snprintf(sid, sizeof sid, "CAbench%d%010d", (int)getpid(), i);
+    struct nmc_prov_kv p[] = { { "AccountSid", "ACbench" }, { "CallSid", sid }, { "CallStatus", "no-answer" },
+                               { "CallDuration", "0" }, { "From", caller }, { "To", B.to } };
+    snprintf(url, sizeof url, "%s/webhooks/twilio/voice-status", B.public_base);
+    if (nmc_prov_twilio_sig_compute(B.token, url, p, 6, sig) != 0)
+        return -1;
+    char *ef = nmc_url_encode(caller), *et = nmc_url_encode(B.to);
+    int blen = snprintf(body, sizeof body, "AccountSid=ACbench&CallSid=%s&CallStatus=no-answer&CallDuration=0&From=%s&To=%s",
+                        sid, ef, et);
+    free(ef);
+    free(et);
+    int n = snprintf(req, sizeof req,
+                     "POST /webhooks/twilio/voice-status HTTP/1.1\r\nHost: bench\r\nX-Twilio-Signature: %s\r\n"
+                     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
+                     sig, blen, body);
+    return write(fd, req, (size_t)n) == n ? read_response(fd) : -1;
+}
+
+static void *sender(void *arg)
+{
+    int k = (int)(intptr_t)arg, fd = connect_to(B.port);
+    for (int i = k; i < B.ncalls; i += B.senders) {
+        struct call *c = &B.calls[i];
+        int64_t wait = c->scheduled_ns - now_ns();
+        if (wait > 0) {
+            struct timespec ts = { wait / 1000000000, wait % 1000000000 };
+            nanosleep(&ts, NULL);
+        }
+        if (fd < 0)
+            fd = connect_to(B.port);
+        c->status = fd < 0 ? -1 : send_call(fd, i);
+        c->answered_ns = now_ns();
+        if (c->status < 0 && fd >= 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* ---- the embedded Twilio emulator ---- */
+
+static void record_sms(const char *body)
+{
+    const char *to = strstr(body, "To=");
+    while (to != NULL && to != body && to[-1] != '&')
+        to = strstr(to + 1, "To=");
+    if (to == NULL)
+        return;
+    char enc[64] = "";
+    size_t n = strcspn(to + 3, "&");
+    snprintf(enc, sizeof enc, "%.*s", (int)(n < 60 ? n : 60), to + 3);
+    /* %2B1444NNNNNNN */
+    const char *digits = strstr(enc, "1444");
+    int i = digits != NULL ? (int)strtol(digits + 4, NULL, 10) : -1;
+    if (i < 0 || i >= B.ncalls) {
+        B.unmatched++;
+        return;
+    }
+    int64_t expect = 0;
+    atomic_compare_exchange_strong(&B.calls[i].sms_ns, &expect, now_ns());
+    B.calls[i].sms_count++;
+}
+
+struct econn {
+    int fd;
+    char buf[16384];
+    size_t len;
+};
+
+static void serve_requests(struct econn *c)
+{
+    static _Atomic long seq;
+    for (;;) {
+        char *end = strstr(c->buf, "\r\n\r\n");
+        if (end == NULL)
+            return;
+        const char *cl = strcasestr(c->buf, "content-length:");
+        size_t blen = cl != NULL && cl < end ? (size_t)strtol(cl + 15, NULL, 10) : 0;
+        size_t total = (size_t)(end + 4 - c->buf) + blen;
+        if (c->len < total)
+            return;
+        char saved = c->buf[total];
+        c->buf[total] = '\0';
+        record_sms(end + 4);
+        c->buf[total] = saved;
+        char resp[256], json[128];
+        int jl = snprintf(json, sizeof json, "{\"sid\":\"SMbench%024ld\",\"status\":\"queued\"}", ++seq);
+        int n = snprintf(resp, sizeof resp, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %d\r\n\r\n%s", jl, json);
+        if (write(c->fd, resp, (size_t)n) != n)
+            return;
+        memmove(c->buf, c->buf + total, c->len - total);
+        c->len -= total;
+        c->buf[c->len] = '\0';
+    }
+}
+
+static void *emulator(void *arg)
+{
+    int lfd = (int)(intptr_t)arg;
+    struct pollfd pf[MAX_CONNS + 1];
+    struct econn *conns[MAX_CONNS] = { 0 };
+    int n = 0;
+    while (!B.stop) {
+        pf[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+        for (int i = 0; i < n; i++)
+            pf[i + 1] = (struct pollfd){ .fd = conns[i]->fd, .events = POLLIN };
+        if (poll(pf, (nfds_t)n + 1, 100) <= 0)
+            continue;
+        if ((pf[0].revents & POLLIN) && n < MAX_CONNS) {
+            int fd = accept(lfd, NULL, NULL);
+            if (fd >= 0) {
+                conns[n] = calloc(1, sizeof *conns[n]);
+                conns[n++]->fd = fd;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (!(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            struct econn *c = conns[i];
+            ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+            if (r <= 0) {
+                close(c->fd);
+                free(c);
+                conns[i] = conns[--n];
+                pf[i + 1] = pf[n + 1];
+                i--;
+                continue;
+            }
+            c->len += (size_t)r;
+            c->buf[c->len] = '\0';
+            serve_requests(c);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        close(conns[i]->fd);
+        free(conns[i]);
+    }
+    return NULL;
+}
+
+/* ---- report ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void print_dist(const char *name, int64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_i64);
+#define Q(p) (n ? (double)v[(int)((n - 1) * (p))] / 1e6 : 0.0)
+    printf("  \"%s_ms\": {\"p50\": %.3f, \"p95\": %.3f, \"p99\": %.3f, \"max\": %.3f},\n", name, Q(0.50), Q(0.95), Q(0.99),
+           n ? (double)v[n - 1] / 1e6 : 0.0);
+#undef Q
+}
+
+static long rss_kib(long pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+    long kib = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    if (f != NULL)
+        fclose(f);
+    return kib;
+}
+
+static void report(double elapsed_s)
+{
+    int64_t *hook = calloc((size_t)B.ncalls + 1, sizeof *hook), *sms = calloc((size_t)B.ncalls + 1, sizeof *sms);
+    int nh = 0, ns = 0, lost = 0, dup = 0, errors = 0;
+    for (int i = 0; i < B.ncalls; i++) {
+        struct call *c = &B.calls[i];
+        if (c->status == 200)
+            hook[nh++] = c->answered_ns - c->scheduled_ns;
+        else
+            errors++;
+        if (c->sms_count == 0)
+            lost++;
+        else
+            sms[ns++] = c->sms_ns - c->scheduled_ns;
+        if (c->sms_count > 1)
+            dup += c->sms_count - 1;
+    }
+    printf("{\n  \"rate\": %d, \"duration_s\": %d, \"sent\": %d, \"received\": %d, \"lost\": %d, \"duplicated\": %d,\n",
+           B.rate, B.duration, B.ncalls, ns, lost, dup);
+    printf("  \"webhook_errors\": %d, \"unmatched_sms\": %ld, \"achieved_rate\": %.1f,\n", errors, (long)B.unmatched,
+           elapsed_s > 0 ? B.ncalls / elapsed_s : 0.0);
+    print_dist("webhook_latency", hook, nh);
+    print_dist("first_sms_latency", sms, ns);
+    printf("  \"server_rss_kib\": %ld\n}\n", rss_kib(B.pid));
+    free(hook);
+    free(sms);
+}
+
+static int listen_on(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 512) != 0) {
+        perror("bench_first_sms: emulator listen");
+        exit(2);
+    }
+    return fd;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    B.rate = 50, B.duration = 10, B.senders = 8, B.token = "test-auth-token", B.to = "+15550001000";
+    static char base[64];
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (!strcmp(k, "--port")) B.port = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--emulator-port")) B.emu_port = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--rate")) B.rate = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--duration")) B.duration = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--senders")) B.senders = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--pid")) B.pid = strtol(v, NULL, 10);
+        else if (!strcmp(k, "--public-base")) B.public_base = v;
+        else if (!strcmp(k, "--token")) B.token = v;
+        else if (!strcmp(k, "--to")) B.to = v;
+        else { fprintf(stderr, "bench_first_sms: unknown option %s\n", k); exit(2); }
+    }
+    if (B.port <= 0 || B.emu_port <= 0 || B.rate <= 0 || B.rate > 100000 || B.duration <= 0 || B.duration > 600 ||
+        B.senders <= 0 || B.senders > 256) {
+        fprintf(stderr, "usage: bench_first_sms --port N --emulator-port N [--rate R<=100000] [--duration S<=600]"
+                        " [--senders K<=256] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
+        exit(2);
+    }
+    if (B.public_base == NULL) {
+        snprintf(base, sizeof base, "http://127.0.0.1:%d", B.port);
+        B.public_base = base;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    B.ncalls = B.rate * B.duration;
+    B.calls = calloc((size_t)B.ncalls, sizeof *B.calls);
+    pthread_t emu, *snd = calloc((size_t)B.senders, sizeof *snd);
+    pthread_create(&emu, NULL, emulator, (void *)(intptr_t)listen_on(B.emu_port));
+    B.start_ns = now_ns() + 100000000;
+    for (int i = 0; i < B.ncalls; i++)
+        B.calls[i].scheduled_ns = B.start_ns + (int64_t)i * 1000000000 / B.rate;
+    for (int k = 0; k < B.senders; k++)
+        pthread_create(&snd[k], NULL, sender, (void *)(intptr_t)k);
+    for (int k = 0; k < B.senders; k++)
+        pthread_join(snd[k], NULL);
+    double elapsed = (double)(now_ns() - B.start_ns) / 1e9;
+    sleep(2); /* let the last first SMS arrive */
+    B.stop = 1;
+    pthread_join(emu, NULL);
+    report(elapsed);
+    free(snd);
+    free(B.calls);
+    return 0;
+}
