@@ -11,6 +11,7 @@
  * its queueing); each has its own CallSid and From. The embedded emulator
  * answers POST .../Messages.json with 201 {"sid":"SM..","status":"queued"}
  * and matches each SMS to its call by To. Prints one JSON object. */
+#define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
