@@ -68,6 +68,7 @@ static struct nmc_http_ireq *req_new(struct nmc_http_conn *c)
     r->state = REQ_PARSING;
     r->keep_alive = 0;
     r->http10 = 0;
+    r->head = 0;
     r->in_flight = 0;
     r->quiet = 0;
     r->route_result = NMC_HTTP_ROUTE_NOT_FOUND;
@@ -88,18 +89,33 @@ static struct nmc_http_ireq *req_new(struct nmc_http_conn *c)
     return r;
 }
 
-/* Back to the free list once written; oversized buffers are dropped so an
- * idle connection does not pin a large body. */
+/* Keeps at most two spare requests, none with an oversized buffer, so an
+ * idle connection does not pin a large body. Only called where no handler
+ * is on the stack. */
+static void req_trim(struct nmc_http_conn *c)
+{
+    struct nmc_http_ireq **pp = &c->free_reqs, *r;
+    size_t kept = 0;
+
+    while ((r = *pp) != NULL) {
+        if (kept < 2 && r->body.cap <= NMC_HTTP_KEEP_BYTES && r->out.cap <= NMC_HTTP_KEEP_BYTES) {
+            kept++;
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        c->nfree--;
+        req_free(r);
+    }
+}
+
 static void req_recycle(struct nmc_http_conn *c, struct nmc_http_ireq *r)
 {
     c->nreqs--;
-    if (c->nfree >= 2 || r->body.cap > NMC_HTTP_KEEP_BYTES || r->out.cap > NMC_HTTP_KEEP_BYTES) {
-        req_free(r);
-        return;
-    }
     r->next = c->free_reqs;
     c->free_reqs = r;
     c->nfree++;
+    req_trim(c);
 }
 
 static struct nmc_http_ireq *queue_pop(struct nmc_http_conn *c)
@@ -268,6 +284,16 @@ static void conn_fail(struct nmc_http_conn *c, int status, const char *code, con
 
 /* ---- writing ---- */
 
+/* A request whose answer is out, kept for reuse but never freed here: a
+ * handler up the stack may still compare its state. */
+static void req_park(struct nmc_http_conn *c, struct nmc_http_ireq *r)
+{
+    c->nreqs--;
+    r->next = c->free_reqs;
+    c->free_reqs = r;
+    c->nfree++;
+}
+
 static void on_write(uv_write_t *w, int status)
 {
     struct nmc_http_ireq *r = nmc_container_of(w, struct nmc_http_ireq, wreq);
@@ -297,25 +323,60 @@ static void on_write(uv_write_t *w, int status)
     conn_arm_timer(c);
 }
 
+/* Tries the write at once: when the kernel takes it all (the usual case)
+ * there is no write request, no callback and no epoll change. Returns 1
+ * when done, 0 when b holds what is left for uv_write, <0 on error. While
+ * reading is paused the answer goes through uv_write, whose callback is
+ * where parsing resumes (never from inside a handler's answer). */
+static int write_now(struct nmc_http_conn *c, uv_buf_t *b)
+{
+    int n;
+
+    if (c->read_paused)
+        return 0;
+    n = uv_try_write((uv_stream_t *)&c->tcp, b, 1);
+    if (n == UV_EAGAIN)
+        return 0;
+    if (n < 0)
+        return n;
+    if ((size_t)n == b->len)
+        return 1;
+    b->base += n;
+    b->len -= (size_t)n;
+    return 0;
+}
+
 void nmc_http_conn_flush(struct nmc_http_conn *c)
 {
     struct nmc_http_ireq *r;
+    int rc, wrote = 0;
     uv_buf_t b;
 
     while (!c->closing && c->q_head && c->q_head->state == REQ_READY) {
         r = queue_pop(c);
         r->state = REQ_WRITING;
         b = uv_buf_init(r->out.data, (unsigned)r->out.len);
-        if (uv_write(&r->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-            /* parked, not freed: a handler up the stack may still look at r */
-            c->nreqs--;
-            r->next = c->free_reqs;
-            c->free_reqs = r;
-            c->nfree++;
+        rc = write_now(c, &b);
+        if (rc == 0)
+            rc = uv_write(&r->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) == 0 ? 2 : -1;
+        if (rc < 0) {
+            req_park(c, r);
             nmc_http_conn_close(c);
             return;
         }
+        if (rc == 1) {
+            if (!r->keep_alive)
+                c->close_when_done = 1;
+            req_park(c, r);
+            wrote = 1;
+        }
     }
+    if (!wrote || c->closing)
+        return;
+    conn_check_done(c);
+    if (c->tmode == TM_IDLE || c->tmode == TM_WRITE)
+        c->tmode = TM_NONE; /* activity: the idle clock starts again */
+    conn_arm_timer(c);
 }
 
 /* ---- llhttp callbacks: copy bytes, nothing else ---- */
@@ -642,6 +703,7 @@ static int req_setup(struct nmc_http_conn *c, struct nmc_http_ireq *r, const cha
     r->pub.nheaders = r->nhdr;
     r->pub.method = llhttp_method_name((llhttp_method_t)c->parser.method);
     r->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
+    r->head = c->parser.method == HTTP_HEAD;
     r->keep_alive = llhttp_should_keep_alive(&c->parser) && !s->shutting_down;
     memcpy(r->pub.remote_addr, c->remote_addr, sizeof(r->pub.remote_addr));
     req_trace(r);
@@ -820,8 +882,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     c->read_ns = nmc_clock_mono_ns();
     feed(c, buf->base, (size_t)n);
-    if (!c->closing)
-        conn_arm_timer(c);
+    if (c->closing)
+        return;
+    if (c->nfree > 2)
+        req_trim(c);
+    conn_arm_timer(c);
 }
 
 /* ---- accepting, draining ---- */

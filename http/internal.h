@@ -62,6 +62,7 @@ struct nmc_http_ireq {
     enum req_state state;
     int keep_alive;
     int http10;
+    int head;                         /* HEAD: the answer carries no body */
     int in_flight;                    /* counted in http_requests_in_flight */
     int quiet;                        /* access log at DEBUG only */
     enum nmc_http_route_result route_result;

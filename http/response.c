@@ -138,7 +138,7 @@ static void format(struct nmc_http_ireq *r, int status, const char *ctype, const
         puts_(b, "\r\n");
     }
     puts_(b, "\r\n");
-    if (!nobody && len)
+    if (!nobody && len && !r->head)
         put(b, body, len);
 }
 

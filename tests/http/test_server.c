@@ -580,6 +580,23 @@ static void test_http_server_route_wrong_method_405_allow(void **state)
     nmc_test_http_close(&c);
 }
 
+/* HEAD is not routed, and its answer must carry no body, or the next
+ * pipelined answer would be read as that body. */
+static void test_http_server_route_head_405_without_body(void **state)
+{
+    struct nmc_test_http_conn c;
+    struct nmc_test_http_resp r;
+
+    connect_send(&c, "HEAD /healthz HTTP/1.1\r\n\r\nGET /fast/after HTTP/1.1\r\n\r\n");
+    assert_int_equal(nmc_test_http_read_head(&c, T, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(nmc_test_http_resp_header(&r, "allow"), "GET");
+    assert_non_null(nmc_test_http_resp_header(&r, "content-length"));
+    nmc_test_http_resp_free(&r);
+    expect_body(&c, "after");
+    nmc_test_http_close(&c);
+}
+
 static void test_http_server_route_params_decoded_exact_wins(void **state)
 {
     struct nmc_test_http_conn c;
@@ -954,6 +971,7 @@ int main(void)
         T_(test_http_server_timeout_idle_keepalive_closed),
         T_(test_http_server_route_unknown_404),
         T_(test_http_server_route_wrong_method_405_allow),
+        T_(test_http_server_route_head_405_without_body),
         T_(test_http_server_route_params_decoded_exact_wins),
         T_(test_http_server_respond_extra_headers_and_201),
         T_(test_http_server_respond_header_injection_500),

@@ -313,7 +313,7 @@ static int read_body(struct nmc_test_http_conn *c, struct nmc_test_http_resp *r,
     return 0;
 }
 
-int nmc_test_http_read(struct nmc_test_http_conn *c, int timeout_ms, struct nmc_test_http_resp *out)
+static int read_response(struct nmc_test_http_conn *c, int timeout_ms, int head, struct nmc_test_http_resp *out)
 {
     int64_t deadline = now_ms() + timeout_ms;
     size_t at = 0;
@@ -334,12 +334,24 @@ int nmc_test_http_read(struct nmc_test_http_conn *c, int timeout_ms, struct nmc_
     if ((rc = parse_head(out, c->buf, at)) != 0)
         goto fail;
     consume(c, at);
-    if ((rc = read_body(c, out, deadline)) != 0)
+    if (head)
+        set_body(out, "", 0);
+    else if ((rc = read_body(c, out, deadline)) != 0)
         goto fail;
     return 0;
 fail:
     nmc_test_http_resp_free(out);
     return rc;
+}
+
+int nmc_test_http_read(struct nmc_test_http_conn *c, int timeout_ms, struct nmc_test_http_resp *out)
+{
+    return read_response(c, timeout_ms, 0, out);
+}
+
+int nmc_test_http_read_head(struct nmc_test_http_conn *c, int timeout_ms, struct nmc_test_http_resp *out)
+{
+    return read_response(c, timeout_ms, 1, out);
 }
 
 int nmc_test_http_wait_close(struct nmc_test_http_conn *c, int timeout_ms)

@@ -54,6 +54,9 @@ int nmc_test_http_send_str(struct nmc_test_http_conn *c, const char *s);
 /* Reads one whole response (a 1xx interim response counts as one). The
  * response is owned by the caller: nmc_test_http_resp_free. */
 int nmc_test_http_read(struct nmc_test_http_conn *c, int timeout_ms, struct nmc_test_http_resp *out);
+/* Same for the answer to a HEAD request: headers only, no body is read
+ * whatever Content-Length says. */
+int nmc_test_http_read_head(struct nmc_test_http_conn *c, int timeout_ms, struct nmc_test_http_resp *out);
 /* Waits until the server closes the connection: 0 on EOF or reset with no
  * further response bytes, -ETIMEDOUT, or -EPROTO if bytes arrive instead. */
 int nmc_test_http_wait_close(struct nmc_test_http_conn *c, int timeout_ms);
