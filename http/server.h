@@ -64,6 +64,10 @@ struct nmc_http_server_opts {
     int max_connections;          /* further accepts are closed at once */
 };
 
+/* Registers http_request_duration_ms{route,method,status} and
+ * http_requests_in_flight: call nmc_metrics_reset() only while no server
+ * exists. A client that closes (or half-closes) its side while answers are
+ * still owed is treated as gone: its handles return NMC_EGONE. */
 NMC_MUST_CHECK int nmc_http_server_create(uv_loop_t *loop, const struct nmc_http_server_opts *opts,
                                           struct nmc_http_server **out);
 /* Adds a route. pattern segments "{name}" capture a parameter. method is

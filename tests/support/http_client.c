@@ -367,6 +367,11 @@ int nmc_test_http_wait_close(struct nmc_test_http_conn *c, int timeout_ms)
     return rc < 0 ? rc : -EPROTO;
 }
 
+int nmc_test_http_shutdown_write(struct nmc_test_http_conn *c)
+{
+    return shutdown(c->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
 void nmc_test_http_close(struct nmc_test_http_conn *c)
 {
     if (c->fd >= 0)

@@ -60,6 +60,8 @@ int nmc_test_http_read_head(struct nmc_test_http_conn *c, int timeout_ms, struct
 /* Waits until the server closes the connection: 0 on EOF or reset with no
  * further response bytes, -ETIMEDOUT, or -EPROTO if bytes arrive instead. */
 int nmc_test_http_wait_close(struct nmc_test_http_conn *c, int timeout_ms);
+/* Half-closes: the server sees EOF, the answers can still be read. */
+int nmc_test_http_shutdown_write(struct nmc_test_http_conn *c);
 /* Closes (accepts a closed or zeroed-with-fd=-1 connection). */
 void nmc_test_http_close(struct nmc_test_http_conn *c);
 
