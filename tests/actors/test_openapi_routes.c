@@ -85,13 +85,16 @@ static void load_spec(struct route_set *out)
 
 static void test_openapi_routes_match_router(void **state)
 {
-    uv_loop_t loop;
+    /* Static like `nmc serve`'s: module state stays reachable from here. */
+    static uv_loop_t loop;
     uv_loop_init(&loop);
-    struct nmc_config cfg;
+    static struct nmc_config cfg;
     char err[256];
     setenv("DATABASE_URL", "host=/nonexistent-nmc-test dbname=x", 1);
     assert_int_equal(nmc_config_load(&cfg, NULL, NULL, err, sizeof(err)), 0);
-    struct nmc_app app = {.loop = &loop, .cfg = &cfg, .run_workers = 0};
+    static struct nmc_app app;
+    app.loop = &loop;
+    app.cfg = &cfg;
     struct nmc_db_pool_opts dbo = {.conninfo = cfg.database_url, .size = 1};
     struct nmc_http_server_opts ho = {.bind_addr = "127.0.0.1", .port = 0, .max_body_bytes = 1 << 20,
                                       .header_timeout_ms = 1000, .idle_timeout_ms = 1000, .max_connections = 10};
