@@ -244,6 +244,9 @@ static void on_shutdown(uv_shutdown_t *req, int status)
  * close into a reset that destroys the answer before it is read. */
 static void conn_finish(struct nmc_http_conn *c)
 {
+    if (c->finishing)
+        return;
+    c->finishing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->eof || uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         nmc_http_conn_close(c);
@@ -279,6 +282,8 @@ static void conn_fail(struct nmc_http_conn *c, int status, const char *code, con
     r->keep_alive = 0;
     if (!r->pub.correlation_id[0])
         nmc_id_uuid4(r->pub.correlation_id);
+    if (!r->pub.received_ns)
+        r->pub.received_ns = c->read_ns;
     nmc_http_ireq_error(r, status, code, message, NULL);
 }
 
@@ -607,11 +612,16 @@ static int corr_id_ok(const char *v)
  * into the store are made only after this, the last growth. */
 static int req_paths(struct nmc_http_ireq *r, size_t *nsegs)
 {
-    size_t tlen = strlen(r->text.p), plen = strcspn(r->text.p, "?#"), qoff = tlen;
-    size_t segoff, pathoff;
-    const char *q = memchr(r->text.p, '?', tlen);
+    size_t tlen, plen, qoff, segoff, pathoff;
+    const char *q;
     int rc;
 
+    if (!r->text.p) /* no target at all: llhttp refuses that, but be sure */
+        store_put(&r->text, "", 1);
+    tlen = strlen(r->text.p);
+    plen = strcspn(r->text.p, "?#");
+    qoff = tlen;
+    q = memchr(r->text.p, '?', tlen);
     if (q)
         qoff = (size_t)(q - r->text.p) + 1;
     segoff = r->text.len;
@@ -763,7 +773,11 @@ static void dispatch(struct nmc_http_server *s, struct nmc_http_ireq *r)
     r->in_flight = 1;
     nmc_metrics_add(s->m_inflight, NULL, 1);
     r->match.handler(&r->pub, r->match.ud);
-    if (r->state == REQ_HANDLING)
+    if (r->state != REQ_HANDLING)
+        return;
+    if (r->conn->closing) /* abandoned while the handler ran */
+        r->state = REQ_READY;
+    else
         nmc_http_ireq_error(r, 500, "internal", "handler returned without answering", NULL);
 }
 

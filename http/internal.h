@@ -92,6 +92,7 @@ struct nmc_http_conn {
     int closing;
     int handles_open;
     int eof;
+    int finishing;                     /* write side shut (or being shut) */
     int close_when_done;               /* close once every queued answer is written */
     int read_paused;                   /* pipeline full: input waits in stash */
     int event;                         /* what paused llhttp: EV_HEADERS or EV_MESSAGE */
