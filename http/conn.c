@@ -798,7 +798,7 @@ static void parse_error(struct nmc_http_conn *c, llhttp_errno_t err)
 {
     const char *reason = llhttp_get_error_reason(&c->parser);
 
-    if (err == HPE_USER)
+    if (c->err_status) /* ours: HPE_USER from a data callback, HPE_CB_* from the others */
         conn_fail(c, c->err_status, c->err_code, c->err_msg);
     else
         conn_fail(c, 400, "bad_request", reason ? reason : "malformed request");

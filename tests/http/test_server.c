@@ -442,6 +442,37 @@ static void test_http_server_limit_header_431_many_lines(void **state)
     nmc_test_http_close(&c);
 }
 
+static void test_http_server_limit_header_count_431(void **state)
+{
+    struct nmc_test_http_conn c;
+    char raw[4096];
+    size_t len = 0;
+    int i;
+
+    len += (size_t)snprintf(raw, sizeof(raw), "GET /healthz HTTP/1.1\r\n");
+    for (i = 0; i < 101; i++)
+        len += (size_t)snprintf(raw + len, sizeof(raw) - len, "X-%d: v\r\n", i);
+    snprintf(raw + len, sizeof(raw) - len, "\r\n");
+    connect_send(&c, raw);
+    expect_error(&c, 431, "header_too_large");
+    nmc_test_http_close(&c);
+}
+
+/* No protocol switch is supported: the request is answered, then the
+ * connection closes (the bytes after it belong to another protocol). */
+static void test_http_server_keepalive_upgrade_answered_then_closed(void **state)
+{
+    struct nmc_test_http_conn c;
+    struct nmc_test_http_resp r;
+
+    connect_send(&c, "GET /healthz HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello");
+    expect_status(&c, 200, &r);
+    assert_string_equal(nmc_test_http_resp_header(&r, "connection"), "close");
+    nmc_test_http_resp_free(&r);
+    assert_int_equal(nmc_test_http_wait_close(&c, T), 0);
+    nmc_test_http_close(&c);
+}
+
 static void test_http_server_limit_malformed_header_400(void **state)
 {
     struct nmc_test_http_conn c;
@@ -964,6 +995,8 @@ int main(void)
         T_(test_http_server_limit_chunked_body_413_as_it_grows),
         T_(test_http_server_limit_header_431),
         T_(test_http_server_limit_header_431_many_lines),
+        T_(test_http_server_limit_header_count_431),
+        T_(test_http_server_keepalive_upgrade_answered_then_closed),
         T_(test_http_server_limit_malformed_header_400),
         T_(test_http_server_limit_malformed_after_good_request),
         T_(test_http_server_smuggling_attempts_rejected),
