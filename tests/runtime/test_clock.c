@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "runtime/clock.h"
 
@@ -128,6 +130,43 @@ static void test_clock_hex_lowercase(void **state)
     assert_string_equal(out, "");
 }
 
+/* The random pool is per process: a forked child must not hand out the
+ * bytes its parent will hand out next. */
+static void test_clock_random_bytes_fork_child_differs(void **state)
+{
+    unsigned char warm[8], parent[32], child[32];
+    int fds[2];
+
+    nmc_random_bytes(warm, sizeof(warm)); /* the pool now holds unused bytes */
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        nmc_random_bytes(child, sizeof(child));
+        ssize_t w = write(fds[1], child, sizeof(child));
+        _exit(w == (ssize_t)sizeof(child) ? 0 : 1);
+    }
+    close(fds[1]);
+    nmc_random_bytes(parent, sizeof(parent));
+    assert_int_equal(read(fds[0], child, sizeof(child)), (ssize_t)sizeof(child));
+    close(fds[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_memory_not_equal(parent, child, sizeof(parent));
+}
+
+/* Many small draws cross pool refills and stay distinct. */
+static void test_clock_random_bytes_across_refills(void **state)
+{
+    unsigned char a[16], b[16];
+    nmc_random_bytes(a, sizeof(a));
+    for (int i = 0; i < 200; i++) {
+        nmc_random_bytes(b, sizeof(b));
+        assert_memory_not_equal(a, b, sizeof(a));
+        memcpy(a, b, sizeof(a));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +177,8 @@ int main(void)
         cmocka_unit_test(test_clock_rng_seed_known_answer),
         cmocka_unit_test(test_clock_rng_unit_in_range),
         cmocka_unit_test(test_clock_random_bytes_differ),
+        cmocka_unit_test(test_clock_random_bytes_fork_child_differs),
+        cmocka_unit_test(test_clock_random_bytes_across_refills),
         cmocka_unit_test(test_clock_uuid4_format),
         cmocka_unit_test(test_clock_hex_lowercase),
     };
