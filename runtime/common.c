@@ -207,3 +207,28 @@ int nmc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     *out = v;
     return 0;
 }
+
+int nmc_is_uuid(const char *s)
+{
+    if (s == NULL || strlen(s) != 36)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        int hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (dash ? c != '-' : !hex)
+            return 0;
+    }
+    return 1;
+}
+
+int nmc_is_e164(const char *s)
+{
+    if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
+        return 0;
+    size_t n = 0;
+    for (const char *p = s + 1; *p; p++, n++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return n >= 7 && n <= 15;
+}

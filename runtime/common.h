@@ -61,4 +61,9 @@ int nmc_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* Parses a whole decimal integer in [min,max]; 0 or NMC_EINVAL. */
 NMC_MUST_CHECK int nmc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
+/* 1 when s is a UUID in its 8-4-4-4-12 hex form (any case). */
+int nmc_is_uuid(const char *s);
+/* 1 when s is an E.164 number: '+', a non-zero digit, 7..15 digits in all. */
+int nmc_is_e164(const char *s);
+
 #endif

@@ -65,13 +65,7 @@ int nmc_identity_admin_check(struct nmc_http_req *req)
 
 int nmc_identity_is_e164(const char *s)
 {
-    if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
-        return 0;
-    size_t n = 0;
-    for (const char *p = s + 1; *p; p++, n++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return n >= 7 && n <= 15;
+    return nmc_is_e164(s);
 }
 
 static int parse_hhmm(const char *s, int *minutes)
@@ -286,6 +280,23 @@ static json_t *parse_body(struct nmc_http_req *req)
     return body;
 }
 
+/* Admin check, JSON body, validation: NULL when the request was answered. */
+static json_t *admin_body(struct nmc_http_req *req, int creating)
+{
+    char err[256];
+    if (nmc_identity_admin_check(req) != 0)
+        return NULL;
+    json_t *body = parse_body(req);
+    if (body == NULL)
+        return NULL;
+    if (nmc_identity_validate_tenant(body, creating, err, sizeof(err)) != 0) {
+        nmc_http_respond_error(req, 400, "invalid_request", err);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
 static struct admin_req *admin_req_new(struct nmc_http_req *req, enum admin_op op)
 {
     struct admin_req *ar = nmc_xcalloc(1, sizeof(*ar));
@@ -310,17 +321,9 @@ static void submit(struct admin_req *ar, struct nmc_http_req *req, struct nmc_db
 
 static void on_create(struct nmc_http_req *req, void *ud)
 {
-    char err[256];
-    if (nmc_identity_admin_check(req) != 0)
-        return;
-    json_t *body = parse_body(req);
+    json_t *body = admin_body(req, 1);
     if (body == NULL)
         return;
-    if (nmc_identity_validate_tenant(body, 1, err, sizeof(err)) != 0) {
-        nmc_http_respond_error(req, 400, "invalid_request", err);
-        json_decref(body);
-        return;
-    }
     struct admin_req *ar = admin_req_new(req, OP_CREATE);
     char hash[65], prefix[13];
     nmc_identity_new_api_key(ar->api_key, hash);
@@ -380,25 +383,12 @@ static void on_list(struct nmc_http_req *req, void *ud)
     submit(ar, req, &st, 1, 0);
 }
 
-static int uuid_ok(const char *s)
-{
-    if (s == NULL || strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return 0;
-    }
-    return 1;
-}
-
 static void on_get(struct nmc_http_req *req, void *ud)
 {
     if (nmc_identity_admin_check(req) != 0)
         return;
     const char *id = nmc_http_req_param(req, "id");
-    if (!uuid_ok(id)) {
+    if (!nmc_is_uuid(id)) {
         nmc_http_respond_error(req, 404, "not_found", "tenant not found");
         return;
     }
@@ -414,22 +404,15 @@ static void on_get(struct nmc_http_req *req, void *ud)
 
 static void on_patch(struct nmc_http_req *req, void *ud)
 {
-    char err[256];
-    if (nmc_identity_admin_check(req) != 0)
-        return;
     const char *id = nmc_http_req_param(req, "id");
-    if (!uuid_ok(id)) {
-        nmc_http_respond_error(req, 404, "not_found", "tenant not found");
+    if (!nmc_is_uuid(id)) {
+        if (nmc_identity_admin_check(req) == 0)
+            nmc_http_respond_error(req, 404, "not_found", "tenant not found");
         return;
     }
-    json_t *body = parse_body(req);
+    json_t *body = admin_body(req, 0);
     if (body == NULL)
         return;
-    if (nmc_identity_validate_tenant(body, 0, err, sizeof(err)) != 0) {
-        nmc_http_respond_error(req, 400, "invalid_request", err);
-        json_decref(body);
-        return;
-    }
     struct admin_req *ar = admin_req_new(req, OP_PATCH);
     json_t *settings = json_object_get(body, "settings");
     char *settings_s = settings ? json_dumps(settings, JSON_COMPACT) : NULL;
