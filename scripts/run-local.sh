@@ -33,6 +33,14 @@ export METRICS_BASIC_AUTH=${METRICS_BASIC_AUTH:-metrics:metrics}
 export LOG_LEVEL=${LOG_LEVEL:-info}
 
 build/nmc migrate up
+# What scripts/simulate-missed-call.sh needs to reach and sign for this run
+# (each line only sets a variable the caller has not set).
+cat > .local/demo.env <<ENV
+: "\${PORT:=$PORT}"
+: "\${PUBLIC_BASE_URL:=$PUBLIC_BASE_URL}"
+: "\${TWILIO_AUTH_TOKEN:=$TWILIO_AUTH_TOKEN}"
+: "\${FAKES_PORT:=$FAKES_PORT}"
+ENV
 
 pids=()
 cleanup() {

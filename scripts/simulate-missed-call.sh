@@ -20,6 +20,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
+# Settings of the running demo (scripts/run-local.sh writes them).
+demo_env="$(cd "$(dirname "$0")/.." && pwd)/.local/demo.env"
+# shellcheck disable=SC1090
+if [ -f "$demo_env" ]; then . "$demo_env"; fi
 nmc_url=${NMC_URL:-http://127.0.0.1:${PORT:-8080}}
 public=${PUBLIC_BASE_URL:-$nmc_url}
 token=${TWILIO_AUTH_TOKEN:-test-auth-token}
