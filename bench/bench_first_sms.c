@@ -1,16 +1,21 @@
 /* bench_first_sms: open-loop load generator for the missed-call -> first
- * SMS path (owner: sms engineer). Run by hand, never in CI.
+ * SMS path (owner: perf engineer). Run by hand, never in CI.
  *
  *   bench_first_sms --port 8080 --emulator-port 8089 --rate 500 --duration 10 [--pid N]
  *                   [--public-base http://127.0.0.1:8080] [--token test-auth-token]
- *                   [--to +15550001000] [--senders 8]
+ *                   [--to +15550001000] [--senders 128] [--drain 10]
  *
  * Start nmc with TWILIO_API_BASE=http://127.0.0.1:<emulator-port> and the
  * tenant owning --to. Call i is scheduled at start + i/rate (open loop:
  * latencies count from the scheduled time, so a stalled server cannot hide
- * its queueing); each has its own CallSid and From. The embedded emulator
+ * its queueing); each has its own CallSid and From, and goes out on one of
+ * at most --senders keep-alive connections. The embedded emulator
  * answers POST .../Messages.json with 201 {"sid":"SM..","status":"queued"}
- * and matches each SMS to its call by To. Prints one JSON object. */
+ * and matches each SMS to its call by To. After the last answer it waits
+ * up to --drain seconds for missing SMS (then 1 s for late duplicates).
+ * achieved_rate is calls answered per second from the first scheduled call
+ * to the last answer. Prints one JSON object (bench/first_sms.sh runs the
+ * whole setup around it). */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +27,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +46,7 @@ struct call {
 };
 
 static struct {
-    int port, emu_port, rate, duration, senders;
+    int port, emu_port, rate, duration, senders, drain_s;
     long pid;
     const char *public_base, *token, *to;
     struct call *calls;
@@ -74,33 +81,43 @@ static int connect_to(int port)
     return fd;
 }
 
-/* Reads one HTTP response (Content-Length framed); its status or -1. */
-static int read_response(int fd)
+/* ---- the open-loop sender: one thread, epoll, a pool of keep-alive
+ * connections (like Twilio, which posts webhooks concurrently). A call
+ * whose time has come takes an idle connection or opens one, up to
+ * --senders connections; past that it waits, and the wait counts in its
+ * latency (measured from the scheduled time). ---- */
+
+struct sconn {
+    int fd;
+    int call;          /* -1 when idle */
+    char buf[4096];
+    size_t len;
+};
+
+static struct {
+    int epfd, tfd;
+    struct sconn *conns;
+    int nconns, *idle, nidle, busy, next;
+} S;
+
+/* 1 when buf holds a whole Content-Length framed response; its status. */
+static int response_complete(const struct sconn *c, int *status)
 {
-    char buf[8192];
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-        buf[got] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end == NULL)
-            continue;
-        const char *cl = strcasestr(buf, "content-length:");
-        long len = cl != NULL ? strtol(cl + 15, NULL, 10) : 0;
-        if ((size_t)(end + 4 - buf) + (size_t)len <= got) {
-            int status = -1;
-            sscanf(buf, "HTTP/1.1 %d", &status);
-            return status;
-        }
-    }
+    const char *end = strstr(c->buf, "\r\n\r\n");
+    if (end == NULL)
+        return 0;
+    const char *cl = strcasestr(c->buf, "content-length:");
+    long len = cl != NULL && cl < end ? strtol(cl + 15, NULL, 10) : 0;
+    if ((size_t)(end + 4 - c->buf) + (size_t)len > c->len)
+        return 0;
+    *status = -1;
+    sscanf(c->buf, "HTTP/1.1 %d", status);
+    return 1;
 }
 
-static int send_call(int fd, int i)
+static int format_call(int i, char *req, size_t reqlen)
 {
-    char caller[20], sid[40], sig[NMC_PROV_TWILIO_SIG_LEN], url[512], body[1024], req[2048];
+    char caller[20], sid[40], sig[NMC_PROV_TWILIO_SIG_LEN], url[512], body[1024];
     caller_of(i, caller);
     snprintf(sid, sizeof sid, "CAbench%d%010d", (int)getpid(), i);
     struct nmc_prov_kv p[] = { { "AccountSid", "ACbench" }, { "CallSid", sid }, { "CallStatus", "no-answer" },
@@ -113,34 +130,130 @@ static int send_call(int fd, int i)
                         sid, ef, et);
     free(ef);
     free(et);
-    int n = snprintf(req, sizeof req,
-                     "POST /webhooks/twilio/voice-status HTTP/1.1\r\nHost: bench\r\nX-Twilio-Signature: %s\r\n"
-                     "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
-                     sig, blen, body);
-    return write(fd, req, (size_t)n) == n ? read_response(fd) : -1;
+    return snprintf(req, reqlen,
+                    "POST /webhooks/twilio/voice-status HTTP/1.1\r\nHost: bench\r\nX-Twilio-Signature: %s\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
+                    sig, blen, body);
+}
+
+static void conn_drop(struct sconn *c)
+{
+    if (c->call >= 0) {
+        B.calls[c->call].status = -1;
+        B.calls[c->call].answered_ns = now_ns();
+        S.busy--;
+    }
+    epoll_ctl(S.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->call = -1;
+}
+
+/* An idle connection (opened on demand), or NULL at the limit. */
+static struct sconn *conn_take(void)
+{
+    while (S.nidle > 0) {
+        struct sconn *c = &S.conns[S.idle[--S.nidle]];
+        if (c->fd >= 0)
+            return c;
+    }
+    for (int k = 0; k < S.nconns; k++) {
+        struct sconn *c = &S.conns[k];
+        if (c->fd >= 0 || c->call >= 0)
+            continue;
+        c->fd = connect_to(B.port);
+        if (c->fd < 0)
+            return NULL;
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)k };
+        epoll_ctl(S.epfd, EPOLL_CTL_ADD, c->fd, &ev);
+        return c;
+    }
+    return NULL;
+}
+
+static void start_due_calls(void)
+{
+    char req[2048];
+    while (S.next < B.ncalls && B.calls[S.next].scheduled_ns <= now_ns()) {
+        struct sconn *c = conn_take();
+        if (c == NULL)
+            return; /* every connection is busy: the call waits, its latency grows */
+        int i = S.next++, n = format_call(i, req, sizeof req);
+        c->call = i;
+        c->len = 0;
+        S.busy++;
+        if (n <= 0 || write(c->fd, req, (size_t)n) != n)
+            conn_drop(c);
+    }
+}
+
+static void on_readable(struct sconn *c)
+{
+    ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+    if (r <= 0) {
+        conn_drop(c);
+        return;
+    }
+    c->len += (size_t)r;
+    c->buf[c->len] = '\0';
+    int status;
+    if (c->call < 0 || !response_complete(c, &status))
+        return;
+    B.calls[c->call].status = status;
+    B.calls[c->call].answered_ns = now_ns();
+    c->call = -1;
+    c->len = 0;
+    S.busy--;
+    S.idle[S.nidle++] = (int)(c - S.conns);
+}
+
+static void arm_timer(void)
+{
+    struct itimerspec its = { 0 };
+    if (S.next < B.ncalls) {
+        int64_t t = B.calls[S.next].scheduled_ns;
+        its.it_value = (struct timespec){ t / 1000000000, t % 1000000000 };
+    } else {
+        its.it_value = (struct timespec){ 0, 1 }; /* all sent: just wake the loop */
+    }
+    timerfd_settime(S.tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 static void *sender(void *arg)
 {
-    int k = (int)(intptr_t)arg, fd = connect_to(B.port);
-    for (int i = k; i < B.ncalls; i += B.senders) {
-        struct call *c = &B.calls[i];
-        int64_t wait = c->scheduled_ns - now_ns();
-        if (wait > 0) {
-            struct timespec ts = { wait / 1000000000, wait % 1000000000 };
-            nanosleep(&ts, NULL);
-        }
-        if (fd < 0)
-            fd = connect_to(B.port);
-        c->status = fd < 0 ? -1 : send_call(fd, i);
-        c->answered_ns = now_ns();
-        if (c->status < 0 && fd >= 0) {
-            close(fd);
-            fd = -1;
+    (void)arg;
+    S.nconns = B.senders;
+    S.conns = calloc((size_t)S.nconns, sizeof *S.conns);
+    S.idle = calloc((size_t)S.nconns, sizeof *S.idle);
+    for (int k = 0; k < S.nconns; k++)
+        S.conns[k] = (struct sconn){ .fd = -1, .call = -1 };
+    S.epfd = epoll_create1(0);
+    S.tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+    struct epoll_event tev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+    epoll_ctl(S.epfd, EPOLL_CTL_ADD, S.tfd, &tev);
+    int64_t give_up = B.calls[B.ncalls - 1].scheduled_ns + (int64_t)B.drain_s * 1000000000;
+    while ((S.next < B.ncalls || S.busy > 0) && now_ns() < give_up) {
+        start_due_calls();
+        arm_timer();
+        struct epoll_event evs[64];
+        int n = epoll_wait(S.epfd, evs, 64, S.next < B.ncalls ? -1 : 100);
+        for (int e = 0; e < n; e++) {
+            if (evs[e].data.u32 == UINT32_MAX) {
+                uint64_t ticks;
+                if (read(S.tfd, &ticks, sizeof ticks) < 0 && errno != EAGAIN)
+                    break;
+                continue;
+            }
+            on_readable(&S.conns[evs[e].data.u32]);
         }
     }
-    if (fd >= 0)
-        close(fd);
+    for (int k = 0; k < S.nconns; k++)
+        if (S.conns[k].fd >= 0)
+            close(S.conns[k].fd);
+    close(S.epfd);
+    close(S.tfd);
+    free(S.conns);
+    free(S.idle);
     return NULL;
 }
 
@@ -263,15 +376,16 @@ static void print_dist(const char *name, int64_t *v, int n)
 #undef Q
 }
 
-static long rss_kib(long pid)
+/* A /proc/PID/status field in KiB ("VmRSS:" now, "VmHWM:" peak), 0 if unknown. */
+static long status_kib(long pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%ld/status", pid);
     FILE *f = pid > 0 ? fopen(path, "r") : NULL;
     long kib = 0;
     while (f != NULL && fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, strlen(field)) == 0)
+            kib = strtol(line + strlen(field), NULL, 10);
     if (f != NULL)
         fclose(f);
     return kib;
@@ -287,9 +401,9 @@ static void report(double elapsed_s)
             hook[nh++] = c->answered_ns - c->scheduled_ns;
         else
             errors++;
-        if (c->sms_count == 0)
-            lost++;
-        else
+        if (c->sms_count == 0 && c->status == 200)
+            lost++; /* stored (answered 200) but never texted: an unanswered call is Twilio's to retry */
+        else if (c->sms_count > 0)
             sms[ns++] = c->sms_ns - c->scheduled_ns;
         if (c->sms_count > 1)
             dup += c->sms_count - 1;
@@ -300,7 +414,8 @@ static void report(double elapsed_s)
            elapsed_s > 0 ? B.ncalls / elapsed_s : 0.0);
     print_dist("webhook_latency", hook, nh);
     print_dist("first_sms_latency", sms, ns);
-    printf("  \"server_rss_kib\": %ld\n}\n", rss_kib(B.pid));
+    printf("  \"server_rss_kib\": %ld, \"server_rss_peak_kib\": %ld\n}\n", status_kib(B.pid, "VmRSS:"),
+           status_kib(B.pid, "VmHWM:"));
     free(hook);
     free(sms);
 }
@@ -320,7 +435,7 @@ static int listen_on(int port)
 
 static void parse_args(int argc, char **argv)
 {
-    B.rate = 50, B.duration = 10, B.senders = 8, B.token = "test-auth-token", B.to = "+15550001000";
+    B.rate = 50, B.duration = 10, B.senders = 128, B.drain_s = 10, B.token = "test-auth-token", B.to = "+15550001000";
     static char base[64];
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -329,6 +444,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(k, "--rate")) B.rate = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--duration")) B.duration = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--senders")) B.senders = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--drain")) B.drain_s = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--pid")) B.pid = strtol(v, NULL, 10);
         else if (!strcmp(k, "--public-base")) B.public_base = v;
         else if (!strcmp(k, "--token")) B.token = v;
@@ -336,9 +452,9 @@ static void parse_args(int argc, char **argv)
         else { fprintf(stderr, "bench_first_sms: unknown option %s\n", k); exit(2); }
     }
     if (B.port <= 0 || B.emu_port <= 0 || B.rate <= 0 || B.rate > 100000 || B.duration <= 0 || B.duration > 600 ||
-        B.senders <= 0 || B.senders > 256) {
+        B.senders <= 0 || B.senders > 4096 || B.drain_s < 1 || B.drain_s > 600) {
         fprintf(stderr, "usage: bench_first_sms --port N --emulator-port N [--rate R<=100000] [--duration S<=600]"
-                        " [--senders K<=256] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
+                        " [--senders K<=4096] [--drain S] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
         exit(2);
     }
     if (B.public_base == NULL) {
@@ -347,26 +463,43 @@ static void parse_args(int argc, char **argv)
     }
 }
 
+/* Waits until every answered call has its SMS (or drain_s passes), then a
+ * little longer so a late duplicate is still counted. */
+static void wait_for_sms(void)
+{
+    int64_t give_up = now_ns() + (int64_t)B.drain_s * 1000000000;
+    for (int i = 0; i < B.ncalls && now_ns() < give_up;) {
+        if (B.calls[i].status != 200 || B.calls[i].sms_count > 0) {
+            i++;
+            continue;
+        }
+        struct timespec ts = { 0, 10000000 };
+        nanosleep(&ts, NULL);
+    }
+    sleep(1);
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     B.ncalls = B.rate * B.duration;
     B.calls = calloc((size_t)B.ncalls, sizeof *B.calls);
-    pthread_t emu, *snd = calloc((size_t)B.senders, sizeof *snd);
+    pthread_t emu, snd;
     pthread_create(&emu, NULL, emulator, (void *)(intptr_t)listen_on(B.emu_port));
     B.start_ns = now_ns() + 100000000;
     for (int i = 0; i < B.ncalls; i++)
         B.calls[i].scheduled_ns = B.start_ns + (int64_t)i * 1000000000 / B.rate;
-    for (int k = 0; k < B.senders; k++)
-        pthread_create(&snd[k], NULL, sender, (void *)(intptr_t)k);
-    for (int k = 0; k < B.senders; k++)
-        pthread_join(snd[k], NULL);
-    double elapsed = (double)(now_ns() - B.start_ns) / 1e9;
-    sleep(2); /* let the last first SMS arrive */
+    pthread_create(&snd, NULL, sender, NULL);
+    pthread_join(snd, NULL);
+    int64_t last = 0;
+    for (int i = 0; i < B.ncalls; i++)
+        if (B.calls[i].answered_ns > last)
+            last = B.calls[i].answered_ns;
+    double elapsed = (double)(last - B.start_ns) / 1e9;
+    wait_for_sms();
     B.stop = 1;
     pthread_join(emu, NULL);
     report(elapsed);
-    free(snd);
     free(B.calls);
     return 0;
 }

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The missed-call -> first-SMS benchmark from one command (owner: perf):
+#
+#   bash bench/first_sms.sh RATE SECONDS [RATE SECONDS ...]
+#
+# Builds nmc and bench_first_sms (Release, build-perf/, -j2), starts a
+# private PostgreSQL with scripts/pg.sh on its own port, and for each
+# RATE/SECONDS pair: recreates the database (every run starts from the same
+# empty schema, so the repeat-window gate never sees an earlier run's
+# callers), migrates, starts nmc with TWILIO_API_BASE pointing at the
+# bench's embedded Twilio emulator, creates the tenant through the admin
+# API, runs the open-loop generator and prints its JSON (latencies,
+# lost/duplicated, achieved rate, nmc RSS now and at peak) plus the
+# settings used. Everything stops on exit.
+#
+# Environment: LOG_LEVEL (warn), DB_POOL_SIZE (nmc's default when unset),
+# NMC_BENCH_PORT (18180), NMC_BENCH_EMU_PORT (18189), NMC_BENCH_PG_PORT
+# (55450), NMC_BENCH_PG_DIR (/tmp/nmc-perf-pg), NMC_BENCH_SENDERS (the
+# generator's default), NMC_BENCH_SKIP_BUILD=1, NMC_BENCH_PERF=1 (wraps
+# nmc in `perf record -g`, output in build-perf/perf-RATE.data).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
+  echo "usage: bash bench/first_sms.sh RATE SECONDS [RATE SECONDS ...]" >&2
+  exit 2
+fi
+port=${NMC_BENCH_PORT:-18180}
+emu=${NMC_BENCH_EMU_PORT:-18189}
+pgport=${NMC_BENCH_PG_PORT:-55450}
+pgdir=${NMC_BENCH_PG_DIR:-/tmp/nmc-perf-pg}
+db=nmc_first_sms
+build=build-perf
+log_level=${LOG_LEVEL:-warn}
+token=bench-auth-token
+admin=bench-admin-key
+business=+15550001000
+
+if [ "${NMC_BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNMC_SANITIZE=OFF >/dev/null
+  cmake --build "$build" -j2 --target nmc bench_first_sms >/dev/null
+fi
+bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+bash scripts/pg.sh start "$pgdir" "$pgport" postgres >/dev/null
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  bash scripts/pg.sh stop "$pgdir" "$pgport"
+}
+trap cleanup EXIT
+
+export DATABASE_URL=$(bash scripts/pg.sh url "$pgdir" "$pgport" "$db")
+export PORT=$port PUBLIC_BASE_URL=http://127.0.0.1:$port LOG_LEVEL=$log_level
+export TWILIO_API_BASE=http://127.0.0.1:$emu TWILIO_ACCOUNT_SID=ACbench00000000000000000000000000
+export TWILIO_AUTH_TOKEN=$token ADMIN_API_KEY=$admin METRICS_BASIC_AUTH=bench:bench
+export FIRST_SMS_REPEAT_WINDOW_MINUTES=60
+
+run_one() {
+  local rate=$1 secs=$2
+  "$bindir/dropdb" -h "$pgdir/sock" -p "$pgport" -U nmc --if-exists "$db"
+  "$bindir/createdb" -h "$pgdir/sock" -p "$pgport" -U nmc "$db"
+  "$build/nmc" migrate up >/dev/null
+  local wrap=()
+  if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then wrap=(perf record -g -o "$build/perf-$rate.data" --); fi
+  "${wrap[@]}" "$build/nmc" serve >"$build/bench-first-sms-$rate.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 200); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  curl -fsS -o /dev/null -X POST -H "X-Admin-API-Key: $admin" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"Bench Plumbing\",\"timezone\":\"UTC\",\"phone_numbers\":[\"$business\"],\"compliance_status\":\"approved\"}" \
+    "http://127.0.0.1:$port/v1/admin/tenants"
+  local npid=$pid
+  if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
+  local senders=()
+  if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
+  local out
+  out=$("$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$rate" --duration "$secs" \
+    --pid "$npid" --token "$token" --to "$business" "${senders[@]}")
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+  local commit
+  commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  out=${out%\}}
+  printf '%s,\n' "${out%$'\n'}"
+  printf '  "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release"\n}\n' \
+    "$log_level" "${DB_POOL_SIZE:-default}" "$commit"
+}
+
+while [ $# -ge 2 ]; do
+  run_one "$1" "$2"
+  shift 2
+done
