@@ -519,11 +519,11 @@ static int job_credential(struct auth_state *st, struct nmc_http_req *req, struc
     const char *authz = nmc_http_req_header(req, "authorization");
     const char *key = nmc_http_req_header(req, "x-api-key");
     if (authz != NULL) {
-        if (strncasecmp(authz, "Bearer ", 7) != 0) {
+        if (strncasecmp(authz, "Bearer", 6) != 0 || (authz[6] != ' ' && authz[6] != '\0')) {
             refuse_now(req, job, 401, "invalid_authorization", "Authorization must be 'Bearer <token>'");
             return NMC_EAUTH;
         }
-        const char *t = authz + 7;
+        const char *t = authz + 6;
         while (*t == ' ')
             t++;
         size_t len = strlen(t);

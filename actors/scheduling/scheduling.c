@@ -303,6 +303,10 @@ static void on_availability(struct sched *s, struct sched_req *r, const struct n
         finish_error(r, 410, "item_inactive", "this item is inactive and cannot be booked");
         return;
     }
+    if (r->p[3] != NULL && (cell(res, 1, 6) == NULL || strcmp(cell(res, 1, 6), "0") == 0)) {
+        finish_error(r, 404, "not_found", "resource not found (or inactive)");
+        return;
+    }
     if (nmc_parse_i64(nfree, 0, INT64_MAX, &nf) != 0)
         nf = 0;
     struct nmc_buf b = {0};

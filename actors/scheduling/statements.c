@@ -56,7 +56,8 @@ static const char SQL_AVAIL[] =
     "(SELECT timezone FROM tz), (SELECT count(*) FROM free), "
     "(SELECT coalesce(json_agg(json_build_object('resource_id', f.resource_id, 'start', sched_ts(f.start), "
     "  'end', sched_ts(f.stop)) ORDER BY f.start, f.resource_id), '[]'::json) "
-    "  FROM (SELECT * FROM free ORDER BY start, resource_id LIMIT $7::integer) f)";
+    "  FROM (SELECT * FROM free ORDER BY start, resource_id LIMIT $7::integer) f), "
+    "(SELECT count(*) FROM res)";
 
 /* ---- holds ----
  * Two statements in one transaction: the first deletes the expired holds
