@@ -22,6 +22,7 @@
 #include "actors/outbox/outbox.h"
 #include "actors/telephony/telephony.h"
 #include "http/body.h"
+#include "providers/breaker.h"
 #include "providers/http.h"
 #include "providers/twilio.h"
 #include "runtime/clock.h"
@@ -31,8 +32,8 @@
 #define SUBSCRIBER "conversation"
 #define BODY_MAX 1601
 
-enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE };
-enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL };
+enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE, JOB_COMPLIANCE };
+enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_COMPLIANCE };
 
 struct job {
     struct conversation *cv;
@@ -48,6 +49,7 @@ struct job {
     char trigger_at[40];
     char dedupe[128];
     char release_id[NMC_ID_LEN];
+    char compliance_to[16];    /* ComplianceStatusChanged: the new status */
     enum nmc_conversation_keyword keyword;
     char *inbound_body;
     /* from LOAD / INTENT */
@@ -72,11 +74,12 @@ struct conversation {
     char userpwd[256];
     int paused;
     int64_t ambiguous_wait_ms;
+    int64_t compliance_hold_max_min;
     struct job *jobs;
 };
 
 static struct {
-    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords;
+    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance;
 } M;
 
 static void register_metrics(void)
@@ -87,6 +90,9 @@ static void register_metrics(void)
     M.results = nmc_metrics_counter("sms_send_results_total", "Outcomes of Twilio send attempts", "result");
     M.held = nmc_metrics_counter("sms_held_total", "Sends held by PAUSE_OUTBOUND_SMS", NULL);
     M.keywords = nmc_metrics_counter("sms_keywords_total", "Inbound keywords handled", "keyword");
+    M.compliance = nmc_metrics_counter("first_sms_compliance_released_total",
+                                       "First replies held for compliance, on approval: released or expired",
+                                       "result");
 }
 
 static void count(struct nmc_metric *m, const char *label)
@@ -203,6 +209,8 @@ static int parse_event(struct job *j, const struct nmc_domain_event *ev)
         rc = parse_call(j, p);
     else if (j->kind == JOB_SMS)
         rc = parse_sms(j, p);
+    else if (j->kind == JOB_COMPLIANCE)
+        rc = take_str(p, "to", j->compliance_to, sizeof j->compliance_to);
     else
         rc = take_str(p, "message_id", j->release_id, sizeof j->release_id);
 out:
@@ -211,6 +219,7 @@ out:
 }
 
 static void job_load(struct job *j);
+static void job_compliance(struct job *j);
 
 static void on_event(struct conversation *cv, struct nmc_msg *msg)
 {
@@ -221,9 +230,10 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
     nmc_strlcpy(j->event_id, ev->event_id, sizeof j->event_id);
     nmc_rt_msg_inherit(&j->ctx, msg);
     nmc_strlcpy(j->ctx.causation_id, ev->event_id, sizeof j->ctx.causation_id);
-    j->kind = strcmp(ev->event_name, "CallDetected") == 0         ? JOB_CALL
-              : strcmp(ev->event_name, "InboundSmsReceived") == 0 ? JOB_SMS
-                                                                  : JOB_RELEASE;
+    j->kind = strcmp(ev->event_name, "CallDetected") == 0              ? JOB_CALL
+              : strcmp(ev->event_name, "InboundSmsReceived") == 0      ? JOB_SMS
+              : strcmp(ev->event_name, "ComplianceStatusChanged") == 0 ? JOB_COMPLIANCE
+                                                                       : JOB_RELEASE;
     j->next = cv->jobs;
     if (cv->jobs != NULL)
         cv->jobs->prev = j;
@@ -239,6 +249,10 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
     if (j->kind == JOB_CALL && !nmc_telephony_is_e164(j->caller)) {
         count(M.blocked, "invalid_caller"); /* anonymous or withheld caller ids cannot be texted back */
         job_finish(j, 0, NULL);
+        return;
+    }
+    if (j->kind == JOB_COMPLIANCE) {
+        job_compliance(j);
         return;
     }
     job_load(j);
@@ -348,7 +362,25 @@ static void inbound_only(struct job *j)
 
 static void job_send(struct job *j);
 static void job_lookup(struct job *j);
+static void release_held(struct conversation *cv);
 static void mark(struct job *j, const char *status, const char *code, const char *error, int opt_out);
+
+/* A send that may not leave now goes back on hold (reason "pause" or
+ * "compliance"), so the release of that cause drives it again; acking the
+ * event without it would strand the row in 'retry' with nothing to send it. */
+static void hold(struct job *j, const char *reason)
+{
+    count(M.held, NULL);
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_INFO, "conversation", "sms.held");
+    nmc_log_ctx(r, &j->ctx);
+    nmc_log_str(r, "message_id", j->message_id);
+    nmc_log_str(r, "reason", reason);
+    nmc_log_end(r);
+    struct nmc_db_stmt st = { "conv_hold", NMC_CONV_SQL_HOLD, 2, { j->message_id, reason } };
+    int rc = submit(j, J_MARK, &st, 1, 0);
+    if (rc != 0)
+        job_finish(j, rc, "hold not submitted");
+}
 
 /* A message an earlier delivery (or the release) recorded: carry on from
  * its status. */
@@ -357,11 +389,11 @@ static void resume(struct job *j)
     const char *s = j->msg_status;
     if (strcmp(s, "retry") == 0) {
         int confirm = strcmp(j->msg_kind, "opt_out_confirm") == 0 || strcmp(j->msg_kind, "help") == 0;
-        if (j->cv->paused) { /* paused again since the release: it stays held */
-            job_finish(j, 0, NULL);
+        if (j->cv->paused) { /* paused again since the release */
+            hold(j, "pause");
         } else if (strcmp(j->msg_kind, "first_reply") == 0 && !j->compliance_ok) {
-            count(M.blocked, "compliance");
-            mark(j, "failed", NULL, "blocked: tenant compliance not approved", 0);
+            count(M.blocked, "compliance"); /* revoked since the release: the next approval sends it */
+            hold(j, "compliance");
         } else if (j->opted_out && !confirm) {
             count(M.blocked, "opted_out"); /* opted out while the send was held */
             mark(j, "failed", NULL, "blocked: recipient opted out", 0);
@@ -419,20 +451,24 @@ static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nst
 {
     const PGresult *r = result_of(res, 0, nstmts);
     const char *blocked = PQnfields(r) >= 5 ? col(r, 4) : NULL;
+    copy_col(j->message_id, sizeof j->message_id, r, 0);
+    copy_col(j->msg_status, sizeof j->msg_status, r, 1);
     if (blocked != NULL) {
+        /* compliance: recorded as held (message_id set); approval sends it */
         count(M.blocked, blocked);
         struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_INFO, "conversation", "first_reply.blocked");
         nmc_log_ctx(lr, &j->ctx);
         nmc_log_str(lr, "reason", blocked);
+        nmc_log_bool(lr, "held", j->message_id[0] != '\0');
         nmc_log_phone(lr, "caller", j->caller);
         nmc_log_end(lr);
         job_finish(j, 0, NULL);
         return;
     }
-    copy_col(j->message_id, sizeof j->message_id, r, 0);
-    copy_col(j->msg_status, sizeof j->msg_status, r, 1);
     if (strcmp(j->msg_status, "held") == 0) {
         count(M.held, NULL);
+        if (!j->cv->paused)
+            release_held(j->cv); /* resumed while this intent was in flight: the release missed it */
         job_finish(j, 0, NULL);
     } else if (strcmp(j->msg_status, "pending") == 0 && j->msg_age_ms == 0) {
         job_send(j); /* our own fresh intent */
@@ -583,7 +619,10 @@ static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
     if (found == 1) {
         mark_sent(j, status, sid); /* Twilio had it: adopt, never resend */
     } else if (found == 0) {
-        job_send(j);
+        if (j->cv->paused)
+            hold(j, "pause"); /* Twilio never had it: safe to hold */
+        else
+            job_send(j);
     } else if (j->msg_age_ms >= j->cv->ambiguous_wait_ms) {
         /* Twilio cannot tell us and no status callback came in the wait:
          * a missed first reply costs more than a rare duplicate. */
@@ -595,6 +634,46 @@ static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
     } else {
         job_finish(j, NMC_ETIMEDOUT, "send outcome unknown; waiting for Twilio's status callback");
     }
+}
+
+/* ---- compliance approval ---- */
+
+/* ComplianceStatusChanged: on "approved", the tenant's first replies held
+ * for compliance are released through the outbox (SmsSendReleased, one per
+ * message, crash-safe) or expired past NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES;
+ * any other status changes nothing here (the gate reads the tenant's status
+ * inside the intent transaction). */
+static void job_compliance(struct job *j)
+{
+    if (strcmp(j->compliance_to, "approved") != 0) {
+        job_finish(j, 0, NULL);
+        return;
+    }
+    char max_min[24];
+    snprintf(max_min, sizeof max_min, "%lld", (long long)j->cv->compliance_hold_max_min);
+    struct nmc_db_stmt st = { "conv_release_compliance", NMC_CONV_SQL_RELEASE_COMPLIANCE, 4,
+                              { j->tenant, max_min, j->ctx.correlation_id, j->event_id } };
+    int rc = submit(j, J_COMPLIANCE, &st, 1, 0);
+    if (rc != 0)
+        job_finish(j, rc, "compliance release not submitted");
+}
+
+static void on_compliance_released(struct job *j, const PGresult *r)
+{
+    const char *rel = col(r, 0), *exp = col(r, 1);
+    int64_t nrel = rel != NULL ? strtoll(rel, NULL, 10) : 0, nexp = exp != NULL ? strtoll(exp, NULL, 10) : 0;
+    nmc_metrics_add(M.compliance, (const char *[]){ "released" }, (double)nrel);
+    nmc_metrics_add(M.compliance, (const char *[]){ "expired" }, (double)nexp);
+    struct nmc_log_rec *lr = nmc_log_begin(nexp > 0 ? NMC_LOG_WARN : NMC_LOG_INFO, "conversation",
+                                           "compliance.holds_released");
+    nmc_log_ctx(lr, &j->ctx);
+    nmc_log_int(lr, "released", nrel);
+    nmc_log_int(lr, "expired", nexp);
+    nmc_log_int(lr, "max_age_minutes", j->cv->compliance_hold_max_min);
+    nmc_log_end(lr);
+    if (nrel > 0)
+        nmc_outbox_wake(j->cv->app->rt);
+    job_finish(j, 0, NULL);
 }
 
 /* ---- dispatch ---- */
@@ -622,6 +701,9 @@ static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
         break;
     case J_MARK:
         on_marked(j, res);
+        break;
+    case J_COMPLIANCE:
+        on_compliance_released(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
         break;
     default:
         job_finish(j, NMC_EINVAL, "unexpected database result");
@@ -684,16 +766,43 @@ int nmc_conversation_paused(struct nmc_app *app)
 
 /* ---- init ---- */
 
-static int ambiguous_wait_from_env(int64_t *out)
+/* Reads an optional integer knob name into *out (def when unset). */
+static int env_i64(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
 {
-    const char *s = getenv("NMC_SMS_AMBIGUOUS_WAIT_MS");
-    *out = 30000;
-    if (s == NULL || s[0] == '\0' || nmc_parse_i64(s, 0, 3600000, out) == 0)
+    const char *s = getenv(name);
+    *out = def;
+    if (s == NULL || s[0] == '\0' || nmc_parse_i64(s, min, max, out) == 0)
         return 0;
     struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "conversation", "config.invalid");
-    nmc_log_msgf(r, "NMC_SMS_AMBIGUOUS_WAIT_MS: must be an integer in 0..3600000 (milliseconds)");
+    nmc_log_msgf(r, "%s: must be an integer in %lld..%lld", name, (long long)min, (long long)max);
     nmc_log_end(r);
     return NMC_EINVAL;
+}
+
+static int knobs_from_env(struct conversation *cv)
+{
+    if (env_i64("NMC_SMS_AMBIGUOUS_WAIT_MS", 30000, 0, 3600000, &cv->ambiguous_wait_ms) != 0)
+        return NMC_EINVAL;
+    return env_i64("NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", 24 * 60, 1, 7 * 24 * 60, &cv->compliance_hold_max_min);
+}
+
+/* The "twilio" breaker is the runbook preset (providers/breaker.h); its
+ * recovery times can be shortened for drills and tests. Created here, on
+ * our http client, before the Twilio client looks it up by name. */
+static int create_breaker(struct conversation *cv)
+{
+    struct nmc_prov_breaker_opts bo;
+    int64_t open_ms, close_ms, ratio_pct;
+    nmc_prov_breaker_opts_twilio(&bo, 0);
+    if (env_i64("NMC_TWILIO_BREAKER_OPEN_MS", bo.open_ms, 1000, 3600000, &open_ms) != 0 ||
+        env_i64("NMC_TWILIO_BREAKER_CLOSE_AFTER_MS", bo.close_after_ms, 1000, 3600000, &close_ms) != 0 ||
+        env_i64("NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", (int64_t)(bo.half_open_ratio * 100 + 0.5), 1, 100,
+                &ratio_pct) != 0)
+        return NMC_EINVAL;
+    bo.open_ms = open_ms;
+    bo.close_after_ms = close_ms;
+    bo.half_open_ratio = (double)ratio_pct / 100.0;
+    return nmc_prov_http_breaker(cv->http, &bo) != NULL ? 0 : NMC_EINVAL;
 }
 
 static int create_twilio(struct conversation *cv)
@@ -701,6 +810,10 @@ static int create_twilio(struct conversation *cv)
     const struct nmc_config *c = cv->app->cfg;
     struct nmc_prov_http_opts ho = { .timeout_ms = c->provider_timeout_ms, .max_attempts = 1 };
     int rc = nmc_prov_http_create(cv->app->loop, &ho, &cv->http);
+    if (rc == 0 && (rc = create_breaker(cv)) != 0) {
+        nmc_prov_http_destroy(cv->http);
+        cv->http = NULL;
+    }
     if (rc != 0)
         return rc;
     /* one attempt per delivery: a retried POST that timed out could send twice */
@@ -721,7 +834,8 @@ static int create_twilio(struct conversation *cv)
 
 static int subscribe(struct conversation *cv)
 {
-    static const char *const events[] = { "CallDetected", "InboundSmsReceived", "SmsSendReleased" };
+    static const char *const events[] = { "CallDetected", "InboundSmsReceived", "SmsSendReleased",
+                                          "ComplianceStatusChanged" };
     for (size_t i = 0; i < NMC_ARRAY_SIZE(events); i++) {
         int rc = nmc_outbox_subscribe != NULL ? nmc_outbox_subscribe(cv->app, events[i], cv->actor) : NMC_EINVAL;
         if (rc != 0)
@@ -740,7 +854,7 @@ int nmc_conversation_init(struct nmc_app *app)
     while (n > 0 && cv->base_url[n - 1] == '/')
         cv->base_url[--n] = '\0';
     register_metrics();
-    int rc = ambiguous_wait_from_env(&cv->ambiguous_wait_ms);
+    int rc = knobs_from_env(cv);
     if (rc == 0)
         rc = nmc_rt_actor_create(app->rt, "conversation", on_message, cv, 0, &cv->actor);
     if (rc == 0)

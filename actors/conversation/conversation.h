@@ -1,16 +1,24 @@
 /* Conversation: the first reply and the SMS keywords (owner: sms engineer).
  *
- * The actor "conversation" consumes CallDetected, InboundSmsReceived and
- * SmsSendReleased from the outbox. For a missed call (or a first inbound
- * SMS) it checks the gates (compliance approved, caller not opted out,
- * no first reply within FIRST_SMS_REPEAT_WINDOW_MINUTES, PAUSE_OUTBOUND_SMS),
- * renders the tenant's first-reply template (in-hours or after-hours from
- * settings.business_hours in tenants.timezone), records the intent in the
- * database under a unique key per (tenant, call) and only then calls Twilio.
+ * The actor "conversation" consumes CallDetected, InboundSmsReceived,
+ * SmsSendReleased and ComplianceStatusChanged from the outbox. For a missed
+ * call (or a first inbound SMS) it checks the gates (caller not opted out,
+ * no first reply within FIRST_SMS_REPEAT_WINDOW_MINUTES, compliance
+ * approved, PAUSE_OUTBOUND_SMS), renders the tenant's first-reply template
+ * (in-hours or after-hours from settings.business_hours in tenants.timezone),
+ * records the intent in the database under a unique key per (tenant, call)
+ * and only then calls Twilio. A reply stopped by the pause or by compliance
+ * is recorded as held (messages.hold_reason) and sent exactly once by its
+ * release: resuming, or ComplianceStatusChanged(approved) within
+ * NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES of the call (docs/decisions/compliance-hold.md).
  * STOP/START/HELP keywords update the opt-out ledger and are answered.
  * Ambiguous sends (the request may have reached Twilio) are never resent
  * blindly: see docs/decisions/ambiguous-sms.md.
- * Environment: NMC_SMS_AMBIGUOUS_WAIT_MS (default 30000, 0..3600000). */
+ * Environment: NMC_SMS_AMBIGUOUS_WAIT_MS (default 30000, 0..3600000);
+ * NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES (default 1440, 1..10080);
+ * NMC_TWILIO_BREAKER_OPEN_MS, NMC_TWILIO_BREAKER_CLOSE_AFTER_MS (1000..3600000)
+ * and NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT (1..100) override the runbook
+ * preset of the "twilio" circuit breaker (120000, 300000, 10). */
 #ifndef NMC_ACTORS_CONVERSATION_CONVERSATION_H
 #define NMC_ACTORS_CONVERSATION_CONVERSATION_H
 
@@ -21,8 +29,9 @@ NMC_MUST_CHECK int nmc_conversation_init(struct nmc_app *app);
 void nmc_conversation_stop(struct nmc_app *app);
 
 /* Pauses (1) or resumes (0) outbound SMS on this instance. While paused,
- * sends are recorded as held; resuming releases every held send (through
- * the outbox, so a crash during the release loses nothing). */
+ * sends are recorded as held; resuming releases every send held by the
+ * pause (through the outbox, so a crash during the release loses nothing);
+ * a released send that meets a new pause is held again. */
 void nmc_conversation_set_paused(struct nmc_app *app, int paused);
 int nmc_conversation_paused(struct nmc_app *app);
 

@@ -34,6 +34,13 @@
 
 #define NMC_CONV_SQL_RELEASE "SELECT nmc_conv_release_held()"
 
+/* $1 tenant, $2 max age in minutes, $3 correlation, $4 causation (migration 0014). */
+#define NMC_CONV_SQL_RELEASE_COMPLIANCE \
+    "SELECT released, expired FROM nmc_conv_release_compliance($1::uuid, $2::int, $3, $4)"
+
+/* $1 message, $2 reason ('pause' or 'compliance'). */
+#define NMC_CONV_SQL_HOLD "SELECT nmc_conv_hold($1::uuid, $2)"
+
 #define NMC_CONV_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"
 
 #endif

@@ -1,0 +1,285 @@
+/* End to end: the gates in front of the first SMS (owner: sms engineer),
+ * with the real nmc binary, PostgreSQL and nmc-fakes.
+ *   - compliance: a tenant not approved gets no first SMS (logged, counted
+ *     in first_sms_blocked_total{reason="compliance"}); the reply is held
+ *     and PATCH compliance_status=approved (ComplianceStatusChanged) sends
+ *     it exactly once; a hold older than NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES
+ *     is never sent;
+ *   - opt-out: after STOP no first SMS;
+ *   - PAUSE_OUTBOUND_SMS=true at start holds every send; POST
+ *     /v1/admin/flags {"pause_outbound_sms":false} sends each exactly once,
+ *     a STOP that arrived while paused wins over the held first reply; then
+ *     true/false on the running server, including quick flips.
+ * nmc starts paused, so the pause test runs first. */
+#include "tests/e2e/first_sms_e2e.h"
+#include "tests/support/json_schema.h"
+
+#define QUIET_MS 700 /* after the expected SMS, how long nothing else may arrive */
+
+static int pause_flag(int paused)
+{
+    char resp[512];
+    return e2e_admin("POST", "/v1/admin/flags", paused ? "{\"pause_outbound_sms\":true}" : "{\"pause_outbound_sms\":false}",
+                     resp, sizeof resp);
+}
+
+static void approved_tenant(const char *number, char id[40])
+{
+    char name[64];
+    snprintf(name, sizeof name, "Gate Plumbing %d", ++E.seq);
+    e2e_create_tenant(name, number, "approved", id);
+}
+
+static void call_from(const char *caller, const char *business)
+{
+    char sid[40];
+    snprintf(sid, sizeof sid, "CAgate%06d%s", ++E.seq, caller + 8);
+    assert_int_equal(e2e_missed_call(sid, caller, business), 200);
+}
+
+/* Waits until every caller has exactly one SMS, then that none gets a second. */
+static void expect_one_each(char callers[][20], int n)
+{
+    for (int i = 0; i < n; i++)
+        assert_int_equal(e2e_wait_sms(callers[i], 1, 10000), 1);
+    e2e_sleep_ms(QUIET_MS);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 1);
+}
+
+static int64_t held_count(const char *tenant)
+{
+    return e2e_sql_int("SELECT count(*) FROM messages WHERE tenant_id = '%s' AND status = 'held'", tenant);
+}
+
+static void wait_held(const char *tenant, int64_t want)
+{
+    for (int i = 0; i < 400 && held_count(tenant) < want; i++)
+        e2e_sleep_ms(25);
+    assert_int_equal(held_count(tenant), want);
+}
+
+static void test_first_sms_gates_pause_at_start_holds_and_resume_sends_once(void **state)
+{
+    (void)state;
+    char tenant[40], callers[5][20], stopper[20], body[2048];
+    approved_tenant("+15550002001", tenant);
+    double held0 = e2e_metric("sms_held_total");
+    for (int i = 0; i < 5; i++) {
+        e2e_caller(callers[i]);
+        call_from(callers[i], "+15550002001");
+    }
+    e2e_caller(stopper); /* missed call, then STOP, both while paused */
+    call_from(stopper, "+15550002001");
+    wait_held(tenant, 6);
+    assert_int_equal(e2e_inbound_sms("SMgatestop01", stopper, "+15550002001", "STOP"), 200);
+    wait_held(tenant, 7); /* the STOP confirmation is held as well */
+    e2e_sleep_ms(QUIET_MS);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 0);
+    assert_int_equal(e2e_sms_count(stopper), 0);
+    assert_true(e2e_metric("sms_held_total") >= held0 + 7);
+
+    assert_int_equal(pause_flag(0), 200);
+    expect_one_each(callers, 5);
+    assert_int_equal(e2e_wait_sms(stopper, 1, 10000), 1);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count_body(stopper, body, sizeof body), 1);
+    assert_non_null(strstr(body, "unsubscribed")); /* the confirmation, never the first reply */
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE to_e164 = '%s' AND kind = 'first_reply'"
+                                 " AND status = 'failed'", stopper), 1);
+    assert_int_equal(held_count(tenant), 0);
+    assert_int_equal(pause_flag(0), 200); /* resuming twice releases nothing twice */
+    e2e_sleep_ms(QUIET_MS);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 1);
+}
+
+static void test_first_sms_gates_pause_on_running_server_then_resume(void **state)
+{
+    (void)state;
+    char tenant[40], callers[3][20];
+    approved_tenant("+15550002002", tenant);
+    assert_int_equal(pause_flag(1), 200);
+    for (int i = 0; i < 3; i++) {
+        e2e_caller(callers[i]);
+        call_from(callers[i], "+15550002002");
+    }
+    wait_held(tenant, 3);
+    e2e_sleep_ms(QUIET_MS);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 0);
+    assert_int_equal(pause_flag(0), 200);
+    expect_one_each(callers, 3);
+}
+
+/* Released sends that meet a new pause go back on hold and leave with the
+ * next resume: none is lost, none doubled. */
+static void test_first_sms_gates_quick_pause_flips_lose_nothing(void **state)
+{
+    (void)state;
+    char tenant[40], callers[8][20];
+    approved_tenant("+15550002003", tenant);
+    assert_int_equal(pause_flag(1), 200);
+    for (int i = 0; i < 8; i++) {
+        e2e_caller(callers[i]);
+        call_from(callers[i], "+15550002003");
+    }
+    wait_held(tenant, 8);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(pause_flag(0), 200);
+        assert_int_equal(pause_flag(1), 200);
+    }
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(pause_flag(0), 200);
+    expect_one_each(callers, 8);
+    assert_int_equal(held_count(tenant), 0);
+}
+
+static void test_first_sms_gates_opted_out_caller_gets_no_first_sms(void **state)
+{
+    (void)state;
+    char tenant[40], caller[20], body[2048];
+    approved_tenant("+15550002004", tenant);
+    e2e_caller(caller);
+    assert_int_equal(e2e_inbound_sms("SMgatestop02", caller, "+15550002004", "stop"), 200);
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    double blocked0 = e2e_metric("first_sms_blocked_total{reason=\"opted_out\"}");
+    call_from(caller, "+15550002004");
+    call_from(caller, "+15550002004");
+    for (int i = 0; i < 400 && e2e_metric("first_sms_blocked_total{reason=\"opted_out\"}") < blocked0 + 2; i++)
+        e2e_sleep_ms(25);
+    assert_true(e2e_metric("first_sms_blocked_total{reason=\"opted_out\"}") >= blocked0 + 2);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count_body(caller, body, sizeof body), 1);
+    assert_non_null(strstr(body, "unsubscribed"));
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE to_e164 = '%s' AND kind = 'first_reply'",
+                                 caller), 0);
+}
+
+static int log_mentions(const char *a, const char *b)
+{
+    FILE *fp = fopen(E.nmc.log_path, "r");
+    char line[4096];
+    int found = 0;
+    assert_non_null(fp);
+    while (!found && fgets(line, sizeof line, fp) != NULL)
+        found = strstr(line, a) != NULL && strstr(line, b) != NULL;
+    fclose(fp);
+    return found;
+}
+
+static void test_first_sms_gates_compliance_holds_until_approved_then_sends_once(void **state)
+{
+    (void)state;
+    char tenant[40], callers[2][20], stale[20], target[80], resp[4096];
+    e2e_create_tenant("Pending Plumbing", "+15550002005", "pending", tenant);
+    double blocked0 = e2e_metric("first_sms_blocked_total{reason=\"compliance\"}");
+    for (int i = 0; i < 2; i++) {
+        e2e_caller(callers[i]);
+        call_from(callers[i], "+15550002005");
+    }
+    call_from(callers[0], "+15550002005"); /* calls again: the repeat window keeps it to one reply */
+    e2e_caller(stale);
+    call_from(stale, "+15550002005");
+    wait_held(tenant, 3);
+    for (int i = 0; i < 400 && e2e_metric("first_sms_blocked_total{reason=\"compliance\"}") < blocked0 + 3; i++)
+        e2e_sleep_ms(25);
+    assert_true(e2e_metric("first_sms_blocked_total{reason=\"compliance\"}") >= blocked0 + 3);
+    assert_true(log_mentions("first_reply.blocked", "\"compliance\""));
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(callers[0]), 0);
+    assert_int_equal(e2e_sms_count(callers[1]), 0);
+    assert_int_equal(e2e_sms_count(stale), 0);
+    /* the third caller's call is older than the 24 h bound by the time of the approval */
+    char q[256];
+    snprintf(q, sizeof q, "UPDATE messages SET created_at = now() - interval '25 hours' WHERE to_e164 = '%s'", stale);
+    pgtest_exec(E.pg, q);
+
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", tenant);
+    assert_int_equal(e2e_admin("PATCH", target, "{\"compliance_status\":\"approved\"}", resp, sizeof resp), 200);
+    expect_one_each(callers, 2);
+    assert_int_equal(e2e_sms_count(stale), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE to_e164 = '%s' AND status = 'failed'"
+                                 " AND error_message LIKE 'not sent: compliance approved more than%%'", stale), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events WHERE event_name = 'ComplianceStatusChanged'"
+                                 " AND tenant_id = '%s' AND payload->>'to' = 'approved'", tenant), 1);
+    /* revoked and approved again, and the missed call replayed: nothing is sent twice */
+    assert_int_equal(e2e_admin("PATCH", target, "{\"compliance_status\":\"pending\"}", resp, sizeof resp), 200);
+    assert_int_equal(e2e_admin("PATCH", target, "{\"compliance_status\":\"approved\"}", resp, sizeof resp), 200);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(callers[0]), 1);
+    assert_int_equal(e2e_sms_count(callers[1]), 1);
+    assert_int_equal(e2e_sms_count(stale), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events WHERE event_name = 'ComplianceStatusChanged'"
+                                 " AND tenant_id = '%s' AND dispatched_at IS NULL", tenant), 0);
+}
+
+/* Approved, then a call, then revoked: the new tenant state blocks at once. */
+static void test_first_sms_gates_compliance_rejected_blocks(void **state)
+{
+    (void)state;
+    char tenant[40], caller[20], target[80], resp[4096];
+    approved_tenant("+15550002006", tenant);
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", tenant);
+    assert_int_equal(e2e_admin("PATCH", target, "{\"compliance_status\":\"rejected\"}", resp, sizeof resp), 200);
+    e2e_caller(caller);
+    call_from(caller, "+15550002006");
+    wait_held(tenant, 1);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(caller), 0);
+}
+
+static void test_first_sms_gates_emitted_payloads_match_catalog(void **state)
+{
+    (void)state;
+    PGresult *r = PQexec(E.pg, "SELECT event_name, schema_version, payload::text FROM outbox_events UNION ALL"
+                               " SELECT event_name, schema_version, payload::text FROM outbox_events_errors");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int released = 0, compliance = 0;
+    for (int i = 0; i < PQntuples(r); i++) {
+        char err[512];
+        released += strcmp(PQgetvalue(r, i, 0), "SmsSendReleased") == 0;
+        compliance += strcmp(PQgetvalue(r, i, 0), "ComplianceStatusChanged") == 0;
+        if (json_schema_validate_event(PQgetvalue(r, i, 0), (int)strtol(PQgetvalue(r, i, 1), NULL, 10),
+                                       PQgetvalue(r, i, 2), err, sizeof err) != 0) {
+            char name[64];
+            snprintf(name, sizeof name, "%s", PQgetvalue(r, i, 0));
+            PQclear(r);
+            fail_msg("%s: %s", name, err);
+        }
+    }
+    PQclear(r);
+    assert_true(released > 0);
+    assert_true(compliance > 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    e2e_setup((const char *const[]){ "--status-callbacks", NULL });
+    nmc_proc_setenv(&E.nmc, "PAUSE_OUTBOUND_SMS", "true");
+    assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    e2e_teardown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_sms_gates_pause_at_start_holds_and_resume_sends_once),
+        cmocka_unit_test(test_first_sms_gates_pause_on_running_server_then_resume),
+        cmocka_unit_test(test_first_sms_gates_quick_pause_flips_lose_nothing),
+        cmocka_unit_test(test_first_sms_gates_opted_out_caller_gets_no_first_sms),
+        cmocka_unit_test(test_first_sms_gates_compliance_holds_until_approved_then_sends_once),
+        cmocka_unit_test(test_first_sms_gates_compliance_rejected_blocks),
+        cmocka_unit_test(test_first_sms_gates_emitted_payloads_match_catalog),
+    };
+    return cmocka_run_group_tests_name("e2e_first_sms_gates", tests, setup, teardown);
+}
