@@ -87,7 +87,7 @@ struct telephony {
 };
 
 static struct {
-    struct nmc_metric *sig_failures, *dedupe_hits, *duration, *calls_detected;
+    struct nmc_metric *sig_failures, *dedupe_hits, *duration, *calls_detected, *sms_status;
 } M;
 
 static void register_metrics(void)
@@ -98,6 +98,8 @@ static void register_metrics(void)
     M.duration = nmc_metrics_histogram("webhook_handler_duration_ms", "Webhook receipt to answer (after COMMIT)",
                                        "provider,endpoint,status", NULL, 0);
     M.calls_detected = nmc_metrics_counter("kpi_calls_detected_total", "Missed calls detected", NULL);
+    M.sms_status = nmc_metrics_counter("twilio_message_status_total",
+                                       "Twilio status callbacks stored (replays not counted)", "status");
 }
 
 /* ---- classification and validation (pure) ---- */
@@ -609,6 +611,17 @@ static void flush(struct telephony *t)
     }
 }
 
+/* Twilio's message statuses; anything else is "other" (bounded label set). */
+static const char *status_label(const char *st)
+{
+    static const char *const known[] = { "accepted", "scheduled", "queued", "sending", "sent", "delivered",
+                                         "undelivered", "failed", "canceled", "read", "receiving", "received" };
+    for (size_t i = 0; st != NULL && i < NMC_ARRAY_SIZE(known); i++)
+        if (strcmp(st, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
 static void count_results(const struct hook *h, const PGresult *r, int *woke)
 {
     const char *stored = r != NULL ? nmc_db_get(r, 0, 0) : NULL;
@@ -616,6 +629,9 @@ static void count_results(const struct hook *h, const PGresult *r, int *woke)
     if (stored != NULL && strcmp(stored, "0") == 0) {
         const char *labels[] = { "twilio" };
         nmc_metrics_add(M.dedupe_hits, labels, 1);
+    } else if (stored != NULL && h->ep == EP_STATUS) {
+        const char *labels[] = { status_label(nmc_form_get(&h->form, "MessageStatus")) };
+        nmc_metrics_add(M.sms_status, labels, 1);
     }
     if (events != NULL && strcmp(events, "0") != 0) {
         *woke = 1;
