@@ -11,7 +11,7 @@
 
 #define MSG_SCHED_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_SCHEDULING)
 #define SCHED_MAX_PARAMS 8
-#define SCHED_MAX_STMTS 2
+#define SCHED_MAX_STMTS 3
 
 enum sched_kind {
     S_RES_CREATE = 1, S_RES_LIST, S_RES_GET, S_RES_PATCH,
@@ -69,6 +69,9 @@ void nmc_scheduling_req_free(struct sched_req *r);
 void nmc_scheduling_dispatch(struct nmc_http_req *req, struct sched *s, struct sched_req *r, unsigned allow);
 /* Fills stmts for r; returns how many, and whether they form a transaction. */
 size_t nmc_scheduling_stmts(const struct sched_req *r, struct nmc_db_stmt *stmts, int *txn);
+/* ms since the epoch (>= 0) as "YYYY-MM-DDTHH:MM:SSZ", with ".mmm" when
+ * not whole seconds (routes.c). */
+void nmc_scheduling_format_utc(int64_t ms, char out[32]);
 /* Registers the routes (routes.c). */
 NMC_MUST_CHECK int nmc_scheduling_routes(struct sched *s);
 

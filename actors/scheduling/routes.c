@@ -102,19 +102,23 @@ int nmc_scheduling_parse_rfc3339(const char *s, int64_t *ms)
     return 0;
 }
 
-/* "YYYY-MM-DDTHH:MM:SSZ", with ".mmm" when ms is not whole seconds. */
-static char *format_utc(int64_t ms)
+void nmc_scheduling_format_utc(int64_t ms, char out[32])
 {
-    char buf[40];
     int y, m, d;
     int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, (int)(rem / 3600000),
+    int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, (int)(rem / 3600000),
                      (int)(rem / 60000 % 60), (int)(rem / 1000 % 60));
     if (ms % 1000 != 0)
-        snprintf(buf + n, sizeof(buf) - (size_t)n, ".%03dZ", (int)(ms % 1000));
+        snprintf(out + n, 32 - (size_t)n, ".%03dZ", (int)(ms % 1000));
     else
-        snprintf(buf + n, sizeof(buf) - (size_t)n, "Z");
+        snprintf(out + n, 32 - (size_t)n, "Z");
+}
+
+static char *format_utc(int64_t ms)
+{
+    char buf[32];
+    nmc_scheduling_format_utc(ms, buf);
     return nmc_xstrdup(buf);
 }
 

@@ -287,10 +287,31 @@ static void on_resource(struct sched_req *r, const struct nmc_db_result *res)
         finish_json(r, r->kind == S_RES_CREATE ? 201 : 200, json);
 }
 
+/* Appends list ("<resource uuid> <epoch s>,...", NULL for none) as the
+ * JSON slots array; each slot lasts dur minutes. */
+static void append_slots(struct nmc_buf *b, const char *list, int64_t dur)
+{
+    char start[32], end[32];
+    (void)nmc_buf_puts(b, "[");
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        const char *sp = strchr(p, ' ');
+        char *stop = NULL;
+        if (sp == NULL || sp - p != 36)
+            break;
+        long long epoch = strtoll(sp + 1, &stop, 10);
+        nmc_scheduling_format_utc((int64_t)epoch * 1000, start);
+        nmc_scheduling_format_utc(((int64_t)epoch + dur * 60) * 1000, end);
+        (void)nmc_buf_printf(b, "%s{\"resource_id\":\"%.36s\",\"start\":\"%s\",\"end\":\"%s\"}",
+                             p == list ? "" : ",", p, start, end);
+        p = *stop == ',' ? stop + 1 : stop;
+    }
+    (void)nmc_buf_puts(b, "]");
+}
+
 static void on_availability(struct sched *s, struct sched_req *r, const struct nmc_db_result *res)
 {
-    const char *found = cell(res, 1, 0), *active = cell(res, 1, 1), *dur = cell(res, 1, 2);
-    const char *tz = cell(res, 1, 3), *nfree = cell(res, 1, 4), *slots = cell(res, 1, 5);
+    const char *found = cell(res, 2, 0), *active = cell(res, 2, 1), *dur = cell(res, 2, 2);
+    const char *tz = cell(res, 2, 3), *nfree = cell(res, 2, 4), *nres = cell(res, 2, 6);
     int64_t d = 0, nf = 0;
     int ok = found != NULL && strcmp(found, "0") != 0 && nmc_parse_i64(dur, 1, 100000, &d) == 0;
     if (r->cached_duration == 0 && r->cache_gen == s->gen)
@@ -303,7 +324,7 @@ static void on_availability(struct sched *s, struct sched_req *r, const struct n
         finish_error(r, 410, "item_inactive", "this item is inactive and cannot be booked");
         return;
     }
-    if (r->p[3] != NULL && (cell(res, 1, 6) == NULL || strcmp(cell(res, 1, 6), "0") == 0)) {
+    if (r->p[3] != NULL && (nres == NULL || strcmp(nres, "0") == 0)) {
         finish_error(r, 404, "not_found", "resource not found (or inactive)");
         return;
     }
@@ -320,9 +341,10 @@ static void on_availability(struct sched *s, struct sched_req *r, const struct n
     (void)nmc_buf_json_str(&b, r->p[2]);
     (void)nmc_buf_puts(&b, ",\"timezone\":");
     (void)nmc_buf_json_str(&b, tz != NULL ? tz : "UTC");
-    (void)nmc_buf_printf(&b, ",\"duration_minutes\":%d,\"granularity_minutes\":%s,\"truncated\":%s,\"slots\":%s}",
-                         (int)d, r->num[0], nf > NMC_SCHED_MAX_SLOTS ? "true" : "false",
-                         slots != NULL ? slots : "[]");
+    (void)nmc_buf_printf(&b, ",\"duration_minutes\":%d,\"granularity_minutes\":%s,\"truncated\":%s,\"slots\":",
+                         (int)d, r->num[0], nf > NMC_SCHED_MAX_SLOTS ? "true" : "false");
+    append_slots(&b, cell(res, 2, 5), d);
+    (void)nmc_buf_puts(&b, "}");
     finish_json(r, 200, b.data);
     nmc_buf_free(&b);
 }
