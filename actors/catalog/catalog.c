@@ -37,7 +37,8 @@ struct cat_req {
     int limit;                        /* match limit */
     uint64_t load_gen;                /* cache generation when a match load started */
     char correlation_id[NMC_ID_LEN];
-    struct nmc_trace_ctx trace;
+    struct nmc_trace_ctx trace;       /* the request's; the actor's span once started */
+    struct nmc_span *span;            /* "catalog.<op>", ended when the request is freed */
 };
 
 /* A tenant's active items for matching, decoded once per load. */
@@ -73,6 +74,7 @@ static void cat_req_free(struct cat_req *r)
     for (int i = 0; i < MAX_PARAMS; i++)
         free(r->p[i]);
     free(r->text);
+    nmc_trace_span_end(r->span);
     free(r);
 }
 
@@ -328,6 +330,7 @@ static void reply_db_error(struct cat_req *r, const struct nmc_db_result *res)
     default:
         break;
     }
+    nmc_trace_span_error(r->span, nmc_errcode(res->status));
     struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_ERROR, "catalog", "catalog.db_error");
     nmc_log_ids(lr, r->auth.who.tenant_id, r->correlation_id, NULL);
     nmc_log_error(lr, res->status, res->message);
@@ -407,10 +410,24 @@ static void on_db_result(struct catalog *c, struct cat_req *r, const struct nmc_
 
 /* ---- the actor ------------------------------------------------------ */
 
+static void span_start(struct cat_req *r)
+{
+    static const char *const names[] = {
+        [CAT_CREATE] = "catalog.create", [CAT_LIST] = "catalog.list", [CAT_GET] = "catalog.get",
+        [CAT_PATCH] = "catalog.update", [CAT_DELETE] = "catalog.delete", [CAT_QUOTE] = "catalog.quote",
+        [CAT_MATCH] = "catalog.match",
+    };
+    r->span = nmc_trace_span_start(names[r->kind], &r->trace);
+    nmc_trace_span_attr(r->span, "tenant_id", r->auth.who.tenant_id);
+    nmc_trace_span_attr(r->span, "correlation_id", r->correlation_id);
+    r->trace = r->span->ctx; /* database spans nest under this one */
+}
+
 static void start(struct catalog *c, struct cat_req *r)
 {
     struct nmc_db_stmt st;
     struct nmc_msg hdr;
+    span_start(r);
     if (r->kind == CAT_MATCH) {
         const struct tenant_items *t = cache_get(c, r->auth.who.tenant_id);
         if (t != NULL) {

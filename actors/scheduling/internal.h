@@ -41,7 +41,8 @@ struct sched_req {
     uint64_t cache_gen;              /* availability: cache generation at submit */
     int cached_duration;             /* availability: duration from the cache, 0 if none */
     char correlation_id[NMC_ID_LEN];
-    struct nmc_trace_ctx trace;
+    struct nmc_trace_ctx trace;      /* the request's; the actor's span once started */
+    struct nmc_span *span;           /* "scheduling.<op>", ended with the answer */
 };
 
 struct sched_item_meta;

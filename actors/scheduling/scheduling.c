@@ -68,6 +68,7 @@ void nmc_scheduling_req_free(struct sched_req *r)
     }
     for (int i = 0; i < SCHED_MAX_PARAMS; i++)
         free(r->p[i]);
+    nmc_trace_span_end(r->span);
     free(r);
 }
 
@@ -190,8 +191,18 @@ static void observe(const struct sched_req *r)
         nmc_metrics_observe(m_book_ms, NULL, ms);
 }
 
+static void span_status(struct sched_req *r, int status, const char *code)
+{
+    nmc_trace_span_attr_int(r->span, "http.status_code", status);
+    if (status >= 500)
+        nmc_trace_span_error(r->span, code);
+    else if (code != NULL)
+        nmc_trace_span_attr(r->span, "error.code", code);
+}
+
 static void finish_json(struct sched_req *r, int status, const char *json)
 {
+    span_status(r, status, NULL);
     observe(r);
     nmc_http_reply_json(r->auth.handle, status, json);
     nmc_scheduling_req_free(r);
@@ -199,6 +210,7 @@ static void finish_json(struct sched_req *r, int status, const char *json)
 
 static void finish_error(struct sched_req *r, int status, const char *code, const char *message)
 {
+    span_status(r, status, code);
     observe(r);
     nmc_http_reply_error(r->auth.handle, status, code, message);
     nmc_scheduling_req_free(r);
@@ -384,6 +396,8 @@ static void answer_replay(struct sched_req *r, const char *json, const char *hol
         finish_error(r, 409, "idempotency_key_reused", "this Idempotency-Key was used to book another hold");
         return;
     }
+    span_status(r, 201, NULL);
+    nmc_trace_span_attr(r->span, "idempotent_replay", "true");
     observe(r);
     nmc_http_reply(r->auth.handle, 201, "application/json", json, strlen(json), replayed);
     nmc_scheduling_req_free(r);
@@ -446,6 +460,7 @@ static void on_simple(struct sched *s, struct sched_req *r, const struct nmc_db_
     if (json == NULL) {
         finish_error(r, 404, "not_found", what);
     } else if (r->kind == S_HOLD_DELETE) {
+        span_status(r, 204, NULL);
         observe(r);
         nmc_http_reply(r->auth.handle, 204, NULL, "", 0, NULL);
         nmc_scheduling_req_free(r);
@@ -482,10 +497,34 @@ static void on_db_result(struct sched *s, struct sched_req *r, const struct nmc_
 
 /* ---- the actor ------------------------------------------------------ */
 
+static const char *span_name(enum sched_kind kind)
+{
+    switch (kind) {
+    case S_AVAIL: return "scheduling.search";
+    case S_HOLD: return "scheduling.hold";
+    case S_HOLD_DELETE: return "scheduling.hold_release";
+    case S_BOOK: case S_BOOK_LOOKUP: return "scheduling.book";
+    case S_APPT_CANCEL: return "scheduling.cancel";
+    case S_APPT_RESCHEDULE: return "scheduling.reschedule";
+    case S_APPT_LIST: case S_APPT_GET: return "scheduling.appointments";
+    default: return "scheduling.resources";
+    }
+}
+
+/* Opens the request's span; its database work nests under it. */
+static void span_start(struct sched_req *r)
+{
+    r->span = nmc_trace_span_start(span_name(r->kind), &r->trace);
+    nmc_trace_span_attr(r->span, "tenant_id", r->auth.who.tenant_id);
+    nmc_trace_span_attr(r->span, "correlation_id", r->correlation_id);
+    r->trace = r->span->ctx;
+}
+
 /* Adds the actor-side parameters and answers from the cache when it can. */
 static void start(struct sched *s, struct sched_req *r)
 {
     const struct nmc_config *cfg = s->app->cfg;
+    span_start(r);
     switch (r->kind) {
     case S_AVAIL: {
         snprintf(r->num[0], sizeof(r->num[0]), "%d", cfg->search_granularity_minutes);

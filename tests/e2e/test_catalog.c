@@ -215,6 +215,13 @@ static void test_catalog_events_one_per_change_and_valid(void **state)
                                  "ON i.id = (e.payload->>'item_id')::uuid WHERE e.event_name = 'CatalogUpdated' "
                                  "AND e.tenant_id <> i.tenant_id"), 0);
     assert_true(e2e_events_valid("CatalogUpdated") >= 10);
+    /* catalog and scheduling subscribe to CatalogUpdated and acknowledge it */
+    const char *pending = "SELECT count(*) FROM outbox_events WHERE event_name = 'CatalogUpdated' "
+                          "AND dispatched_at IS NULL";
+    for (int i = 0; i < 100 && e2e_sql_int(pending) > 0; i++)
+        usleep(100 * 1000);
+    assert_int_equal(e2e_sql_int(pending), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events_errors"), 0);
 }
 
 int main(void)
