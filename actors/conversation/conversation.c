@@ -33,7 +33,7 @@
 #define BODY_MAX 1601
 
 enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE, JOB_COMPLIANCE };
-enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_COMPLIANCE };
+enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE };
 
 struct job {
     struct conversation *cv;
@@ -42,6 +42,7 @@ struct job {
     enum job_state state;
     struct nmc_msg ctx;        /* tenant, correlation, causation, trace of the event (no payload) */
     int64_t outbox_id;
+    int attempts;              /* deliveries of the event so far, this one included */
     char event_id[NMC_ID_LEN];
     char tenant[NMC_ID_LEN];
     char caller[40], business[40];
@@ -75,11 +76,14 @@ struct conversation {
     int paused;
     int64_t ambiguous_wait_ms;
     int64_t compliance_hold_max_min;
+    int64_t provider_hold_retry_ms, provider_hold_max_min;
+    uint64_t provider_timer;
+    int stopping;
     struct job *jobs;
 };
 
 static struct {
-    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance;
+    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
 } M;
 
 static void register_metrics(void)
@@ -88,11 +92,15 @@ static void register_metrics(void)
     M.ambiguous = nmc_metrics_counter("sms_ambiguous_sends_total",
                                       "Sends whose outcome is unknown (timeout or reset after sending)", NULL);
     M.results = nmc_metrics_counter("sms_send_results_total", "Outcomes of Twilio send attempts", "result");
-    M.held = nmc_metrics_counter("sms_held_total", "Sends held by PAUSE_OUTBOUND_SMS", NULL);
+    M.held = nmc_metrics_counter("sms_held_total",
+                                 "Sends held (PAUSE_OUTBOUND_SMS, compliance not approved, Twilio outage)", NULL);
     M.keywords = nmc_metrics_counter("sms_keywords_total", "Inbound keywords handled", "keyword");
     M.compliance = nmc_metrics_counter("first_sms_compliance_released_total",
                                        "First replies held for compliance, on approval: released or expired",
                                        "result");
+    M.provider = nmc_metrics_counter("sms_provider_holds_total",
+                                     "Sends held at their last outbox attempt during a Twilio outage, then"
+                                     " released or expired", "result");
 }
 
 static void count(struct nmc_metric *m, const char *label)
@@ -220,6 +228,9 @@ out:
 
 static void job_load(struct job *j);
 static void job_compliance(struct job *j);
+static void release_provider(struct conversation *cv);
+static void arm_provider_release(struct conversation *cv);
+static void on_provider_released(struct conversation *cv, const struct nmc_db_result *res);
 
 static void on_event(struct conversation *cv, struct nmc_msg *msg)
 {
@@ -227,6 +238,7 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
     struct job *j = nmc_xcalloc(1, sizeof *j);
     j->cv = cv;
     j->outbox_id = ev->outbox_id;
+    j->attempts = ev->attempts;
     nmc_strlcpy(j->event_id, ev->event_id, sizeof j->event_id);
     nmc_rt_msg_inherit(&j->ctx, msg);
     nmc_strlcpy(j->ctx.causation_id, ev->event_id, sizeof j->ctx.causation_id);
@@ -556,6 +568,12 @@ static void on_marked(struct job *j, const struct nmc_db_result *res)
     const char *st = col(r, 0);
     if (j->permanent) {
         job_finish(j, NMC_EPROVIDER, "Twilio rejected the message");
+    } else if (st != NULL && strcmp(st, "retry") == 0 && j->attempts >= j->cv->app->cfg->outbox_max_attempts) {
+        /* Twilio still failing at the event's last attempt: definitely not
+         * sent, so hold it for the periodic provider release rather than
+         * let the outbox dead-letter the reply */
+        count(M.provider, "held");
+        hold(j, "provider");
     } else if (st != NULL && (strcmp(st, "retry") == 0 || strcmp(st, "ambiguous") == 0)) {
         job_finish(j, NMC_EPROVIDER, st); /* the outbox backs off and delivers again */
     } else {
@@ -682,8 +700,10 @@ static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
 {
     struct job *j = (struct job *)(uintptr_t)msg->cookie;
     const struct nmc_db_result *res = msg->payload;
-    if (j->state == J_RELEASE_ALL) {
-        if (res->status == 0)
+    if (j->state == J_RELEASE_ALL || j->state == J_RELEASE_PROVIDER) {
+        if (j->state == J_RELEASE_PROVIDER)
+            on_provider_released(cv, res);
+        else if (res->status == 0)
             nmc_outbox_wake(cv->app->rt);
         free(j);
         return;
@@ -727,6 +747,11 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
     case NMC_MSG_PROV_HTTP:
         on_lookup((struct job *)(uintptr_t)msg->cookie, msg->payload);
         break;
+    case NMC_MSG_TIMER:
+        cv->provider_timer = 0;
+        release_provider(cv);
+        arm_provider_release(cv);
+        break;
     default:
         break;
     }
@@ -742,6 +767,52 @@ static void release_held(struct conversation *cv)
     struct nmc_db_stmt st = { "conv_release", NMC_CONV_SQL_RELEASE, 0, { NULL } };
     if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0)
         free(j);
+}
+
+/* ---- provider holds ---- */
+
+#define CK_PROVIDER_TIMER 1
+
+static void arm_provider_release(struct conversation *cv)
+{
+    if (cv->stopping || nmc_rt_timer_start(cv->actor, (uint64_t)cv->provider_hold_retry_ms, CK_PROVIDER_TIMER,
+                                           &cv->provider_timer) != 0)
+        cv->provider_timer = 0;
+}
+
+/* Every NMC_SMS_PROVIDER_HOLD_RETRY_MS: sends held through a Twilio outage
+ * get a fresh event (a full set of outbox attempts); if Twilio is still
+ * down they come back to hold at the last one. */
+static void release_provider(struct conversation *cv)
+{
+    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie; not in cv->jobs */
+    j->cv = cv;
+    j->state = J_RELEASE_PROVIDER;
+    char max_min[24];
+    snprintf(max_min, sizeof max_min, "%lld", (long long)cv->provider_hold_max_min);
+    struct nmc_db_stmt st = { "conv_release_provider", NMC_CONV_SQL_RELEASE_PROVIDER, 1, { max_min } };
+    if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0)
+        free(j);
+}
+
+static void on_provider_released(struct conversation *cv, const struct nmc_db_result *res)
+{
+    const PGresult *r = res->status == 0 && res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
+    const char *rel = col(r, 0), *exp = col(r, 1);
+    int64_t nrel = rel != NULL ? strtoll(rel, NULL, 10) : 0, nexp = exp != NULL ? strtoll(exp, NULL, 10) : 0;
+    if (res->status != 0 || nrel > 0 || nexp > 0) {
+        struct nmc_log_rec *lr = nmc_log_begin(res->status != 0 || nexp > 0 ? NMC_LOG_WARN : NMC_LOG_INFO,
+                                               "conversation", "sms.provider_holds_released");
+        nmc_log_int(lr, "released", nrel);
+        nmc_log_int(lr, "expired", nexp);
+        if (res->status != 0)
+            nmc_log_error(lr, res->status, res->message);
+        nmc_log_end(lr);
+    }
+    nmc_metrics_add(M.provider, (const char *[]){ "released" }, (double)nrel);
+    nmc_metrics_add(M.provider, (const char *[]){ "expired" }, (double)nexp);
+    if (nrel > 0)
+        nmc_outbox_wake(cv->app->rt);
 }
 
 void nmc_conversation_set_paused(struct nmc_app *app, int paused)
@@ -782,6 +853,9 @@ static int env_i64(const char *name, int64_t def, int64_t min, int64_t max, int6
 static int knobs_from_env(struct conversation *cv)
 {
     if (env_i64("NMC_SMS_AMBIGUOUS_WAIT_MS", 30000, 0, 3600000, &cv->ambiguous_wait_ms) != 0)
+        return NMC_EINVAL;
+    if (env_i64("NMC_SMS_PROVIDER_HOLD_RETRY_MS", 60000, 1000, 3600000, &cv->provider_hold_retry_ms) != 0 ||
+        env_i64("NMC_SMS_PROVIDER_HOLD_MAX_MINUTES", 24 * 60, 1, 7 * 24 * 60, &cv->provider_hold_max_min) != 0)
         return NMC_EINVAL;
     return env_i64("NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", 24 * 60, 1, 7 * 24 * 60, &cv->compliance_hold_max_min);
 }
@@ -869,10 +943,18 @@ int nmc_conversation_init(struct nmc_app *app)
     /* sends held by a previous run that was paused go out now */
     if (app->run_workers && !cv->paused)
         release_held(cv);
+    if (app->run_workers)
+        arm_provider_release(cv);
     return 0;
 }
 
 void nmc_conversation_stop(struct nmc_app *app)
 {
-    (void)app; /* no timers of our own; in-flight jobs finish or are re-delivered after a restart */
+    struct conversation *cv = app->modules[NMC_SLOT_CONVERSATION];
+    if (cv == NULL)
+        return;
+    /* in-flight jobs finish or are re-delivered after a restart */
+    cv->stopping = 1;
+    nmc_rt_timer_cancel(app->rt, cv->provider_timer);
+    cv->provider_timer = 0;
 }

@@ -16,6 +16,11 @@
  * blindly: see docs/decisions/ambiguous-sms.md.
  * Environment: NMC_SMS_AMBIGUOUS_WAIT_MS (default 30000, 0..3600000);
  * NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES (default 1440, 1..10080);
+ * NMC_SMS_PROVIDER_HOLD_RETRY_MS (default 60000, 1000..3600000) and
+ * NMC_SMS_PROVIDER_HOLD_MAX_MINUTES (default 1440): a send still failing
+ * at its event's last outbox attempt (Twilio down) is held, not
+ * dead-lettered, and released every RETRY_MS until sent or older than MAX
+ * (docs/decisions/provider-outage-hold.md);
  * NMC_TWILIO_BREAKER_OPEN_MS, NMC_TWILIO_BREAKER_CLOSE_AFTER_MS (1000..3600000)
  * and NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT (1..100) override the runbook
  * preset of the "twilio" circuit breaker (120000, 300000, 10). */

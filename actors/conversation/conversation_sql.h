@@ -38,7 +38,10 @@
 #define NMC_CONV_SQL_RELEASE_COMPLIANCE \
     "SELECT released, expired FROM nmc_conv_release_compliance($1::uuid, $2::int, $3, $4)"
 
-/* $1 message, $2 reason ('pause' or 'compliance'). */
+/* $1 max age in minutes (migration 0015). */
+#define NMC_CONV_SQL_RELEASE_PROVIDER "SELECT released, expired FROM nmc_conv_release_provider($1::int)"
+
+/* $1 message, $2 reason ('pause', 'compliance' or 'provider'). */
 #define NMC_CONV_SQL_HOLD "SELECT nmc_conv_hold($1::uuid, $2)"
 
 #define NMC_CONV_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"

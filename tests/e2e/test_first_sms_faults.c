@@ -8,7 +8,10 @@
  *     accept) is adopted through the Messages list, never sent twice;
  *   - Twilio down: nmc keeps every intent, retries with backoff, the
  *     breaker opens (provider_circuit_state), and when Twilio is back every
- *     missed call gets exactly one SMS, nothing dead-lettered.
+ *     missed call gets exactly one SMS, nothing dead-lettered;
+ *   - an outage longer than OUTBOX_MAX_ATTEMPTS: replies are held at the
+ *     last attempt and released periodically, never dead-lettered, and each
+ *     is sent exactly once when Twilio is back.
  * nmc-fakes is restarted on the same port with other fault flags per test. */
 #include "tests/e2e/first_sms_e2e.h"
 
@@ -187,6 +190,44 @@ static void test_first_sms_faults_twilio_down_breaker_opens_nothing_lost(void **
     assert_true(e2e_metric("provider_circuit_state{provider=\"twilio\"}") == 0);
 }
 
+/* A Twilio outage longer than the outbox's attempts: each reply is held at
+ * its event's last attempt (not dead-lettered), released again every
+ * NMC_SMS_PROVIDER_HOLD_RETRY_MS, and sent exactly once when Twilio is back. */
+static void test_first_sms_faults_long_outage_holds_at_last_attempt_then_sends_once(void **state)
+{
+    (void)state;
+    enum { N = 5 };
+    char callers[N][20];
+    int code = 0, port = E.fakes.port;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(&E.nmc, &code, &ms), 0);
+    nmc_proc_setenv(&E.nmc, "OUTBOX_MAX_ATTEMPTS", "2");
+    nmc_proc_setenv(&E.nmc, "NMC_SMS_PROVIDER_HOLD_RETRY_MS", "1500");
+    assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+    nmc_fakes_proc_stop(&E.fakes);
+    for (int i = 0; i < N; i++) {
+        e2e_caller(callers[i]);
+        call_from(callers[i]);
+    }
+    for (int i = 0; i < 400 && e2e_metric("sms_provider_holds_total{result=\"released\"}") < N; i++)
+        e2e_sleep_ms(25);
+    assert_true(e2e_metric("sms_provider_holds_total{result=\"held\"}") >= N);
+    assert_true(e2e_metric("sms_provider_holds_total{result=\"released\"}") >= N);
+    e2e_sleep_ms(2000); /* a few more cycles of attempts, holds and releases */
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events_errors"), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE tenant_id = '%s' AND provider_sid IS NULL"
+                                 " AND status IN ('held', 'retry')", tenant), N);
+
+    assert_int_equal(nmc_fakes_proc_start(&E.fakes, port, NULL), 0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(e2e_wait_sms(callers[i], 1, 20000), 1);
+    e2e_sleep_ms(QUIET_MS + 1500); /* one more release period: nothing goes twice */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events_errors"), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE status = 'held'"), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -215,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_faults_twilio_5xx_then_success_sends_once),
         cmocka_unit_test(test_first_sms_faults_answer_lost_after_accept_is_adopted),
         cmocka_unit_test(test_first_sms_faults_twilio_down_breaker_opens_nothing_lost),
+        cmocka_unit_test(test_first_sms_faults_long_outage_holds_at_last_attempt_then_sends_once),
     };
     return cmocka_run_group_tests_name("e2e_first_sms_faults", tests, setup, teardown);
 }
