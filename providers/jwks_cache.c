@@ -16,6 +16,7 @@ struct nmc_prov_jwks_cache {
     char *url;
     int64_t ttl_ms;
     int64_t min_interval_ms;
+    int64_t min_interval_empty_ms;    /* while keys is NULL */
     int timeout_ms;
     int max_attempts;
     uint64_t cookie;
@@ -44,6 +45,7 @@ int nmc_prov_jwks_cache_create(struct nmc_prov_http *http, struct nmc_actor *own
     c->url = nmc_xstrdup(opts->url);
     c->ttl_ms = opts->ttl_ms > 0 ? opts->ttl_ms : NMC_PROV_JWKS_DEFAULT_TTL_MS;
     c->min_interval_ms = opts->min_interval_ms > 0 ? opts->min_interval_ms : NMC_PROV_JWKS_DEFAULT_MIN_INTERVAL_MS;
+    c->min_interval_empty_ms = opts->min_interval_empty_ms > 0 ? opts->min_interval_empty_ms : c->min_interval_ms;
     c->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 5000;
     c->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 2;
     c->cookie = opts->cookie;
@@ -104,9 +106,10 @@ static int start_fetch(struct nmc_prov_jwks_cache *c)
         .shape = on_shape, .msg_type = NMC_MSG_PROV_JWKS,
     };
     int64_t now = nmc_clock_now_ms();
+    int64_t gap = c->keys == NULL ? c->min_interval_empty_ms : c->min_interval_ms;
     int rc;
 
-    if (c->in_flight || (c->attempted && now - c->attempt_at_ms < c->min_interval_ms))
+    if (c->in_flight || (c->attempted && now - c->attempt_at_ms < gap))
         return 0;
     c->attempted = 1;
     c->attempt_at_ms = now;

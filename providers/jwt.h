@@ -149,6 +149,8 @@ struct nmc_prov_jwks_cache_opts {
     int max_attempts;                 /* 0: 2 */
     uint64_t cookie;                  /* echoed in every completion's msg->cookie */
     struct nmc_prov_breaker *breaker; /* optional; borrowed, must outlive the cache */
+    int64_t min_interval_empty_ms;    /* between two starts while no key set was ever
+                                         installed (a failed first fetch); 0: min_interval_ms */
 };
 
 /* Payload of NMC_MSG_PROV_JWKS. */
@@ -177,7 +179,8 @@ NMC_MUST_CHECK int nmc_prov_jwks_cache_create(struct nmc_prov_http *http, struct
  * dropping its reference to the keys. Accepts NULL. */
 void nmc_prov_jwks_cache_destroy(struct nmc_prov_jwks_cache *c);
 /* Starts a fetch unless one is in flight or the last one started less than
- * min_interval_ms ago. 1 started, 0 not started, or nmc_prov_http_send()'s
+ * min_interval_ms ago (min_interval_empty_ms while there are no keys yet,
+ * so a failed first fetch can be retried sooner). 1 started, 0 not started, or nmc_prov_http_send()'s
  * error (counts as an attempt for the rate limit). */
 NMC_MUST_CHECK int nmc_prov_jwks_cache_refresh(struct nmc_prov_jwks_cache *c);
 /* The current keys (borrowed: nmc_prov_jwks_ref() to keep them past the

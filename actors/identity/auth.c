@@ -330,11 +330,12 @@ static void job_lookup(struct auth_state *st, struct auth_job *job)
 
 /* ---- JWKS ----------------------------------------------------------- */
 
-static void job_verify(struct auth_state *st, struct auth_job *job);
+/* The keys are fetched, cached, refreshed (NMC_AUTH_JWKS_MAX_AGE_MS) and
+ * refetched on an unknown kid (NMC_AUTH_JWKS_REFETCH_MS apart) by the
+ * providers/jwt.h key cache; a job whose kid is unknown while a fetch is in
+ * flight waits for it here, parked, instead of being refused at once. */
 
-struct jwks_fetch {
-    struct auth_op op;
-};
+static void job_verify(struct auth_state *st, struct auth_job *job);
 
 static void parked_add(struct auth_state *st, struct auth_job *job)
 {
@@ -365,111 +366,29 @@ static void jwks_outcome(const char *outcome)
     nmc_metrics_add(m_jwks_fetches, labels, 1);
 }
 
-static void jwks_install(struct auth_state *st, const struct nmc_prov_http_result *res)
+/* A completion of the key cache (NMC_MSG_PROV_JWKS): the cache installs
+ * the keys or keeps the old ones (and logs why); the waiting jobs go on. */
+static void on_jwks_fetched(struct auth_state *st, const struct nmc_msg *m)
 {
-    struct nmc_prov_jwks *ks = NULL;
-    int rc = res->err != 0 ? res->err : res->status != 200 ? NMC_EPROVIDER : 0;
-    if (rc == 0)
-        rc = nmc_prov_jwks_parse(res->body, res->body_len, &ks);
-    if (rc != 0) {
-        jwks_outcome("error");
-        struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "identity", "auth.jwks_fetch_failed");
-        nmc_log_int(r, "http_status", res->status);
-        nmc_log_error(r, rc, res->error[0] ? res->error : NULL);
-        nmc_log_end(r);
-        return;
-    }
-    jwks_outcome("ok");
-    nmc_prov_jwks_free(st->jwks);
-    st->jwks = ks;
-    st->jwks_fetched_ns = nmc_clock_mono_ns();
-    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_INFO, "identity", "auth.jwks_loaded");
-    nmc_log_int(r, "keys", (int64_t)nmc_prov_jwks_count(ks));
-    nmc_log_end(r);
-}
-
-static void on_jwks(struct auth_op *op, struct nmc_msg *m)
-{
-    struct auth_state *st = nmc_identity_auth_state;
-    nmc_identity_auth_op_unlink(op);
-    free(op);
-    st->jwks_in_flight = 0;
-    if (m->type == NMC_MSG_PROV_HTTP && m->payload != NULL)
-        jwks_install(st, m->payload);
+    jwks_outcome(nmc_prov_jwks_cache_on_fetched(st->jwks, m) == 0 ? "ok" : "error");
     parked_resume(st);
-}
-
-static void jwks_drop(struct auth_op *op)
-{
-    free(op);
-}
-
-/* Starts a fetch unless one is running; 0 when one is (now) running. */
-static int jwks_fetch(struct auth_state *st)
-{
-    if (st->jwks_in_flight)
-        return 0;
-    struct jwks_fetch *f = nmc_xcalloc(1, sizeof(*f));
-    struct nmc_prov_http_req req = {
-        .provider = "clerk",
-        .endpoint = "jwks",
-        .method = "GET",
-        .url = st->app->cfg->clerk_jwks_url,
-        .timeout_ms = 5000,
-        .max_attempts = 2,
-    };
-    f->op.done = on_jwks;
-    f->op.drop = jwks_drop;
-    st->jwks_attempt_ns = nmc_clock_mono_ns();
-    int rc = nmc_prov_http_send(st->http, &req, st->actor, (uint64_t)(uintptr_t)&f->op, NULL);
-    if (rc != 0) {
-        jwks_outcome("error");
-        free(f);
-        return rc;
-    }
-    nmc_identity_auth_op_link(st, &f->op);
-    st->jwks_in_flight = 1;
-    return 0;
-}
-
-/* Rate limit: a fetch for an unknown kid at most once per
- * NMC_AUTH_JWKS_REFETCH_MS (once per JWKS_RETRY_EMPTY_MS while no key set
- * has ever been fetched), so tokens with random kids cannot hammer Clerk. */
-static int jwks_may_fetch(const struct auth_state *st)
-{
-    if (st->jwks_in_flight)
-        return 1;
-    if (st->jwks_attempt_ns == 0)
-        return 1;
-    uint64_t gap_ms = (nmc_clock_mono_ns() - st->jwks_attempt_ns) / NS_PER_MS;
-    return gap_ms >= (st->jwks == NULL ? JWKS_RETRY_EMPTY_MS : NMC_AUTH_JWKS_REFETCH_MS);
-}
-
-static void jwks_refresh_if_old(struct auth_state *st)
-{
-    uint64_t now = nmc_clock_mono_ns();
-    if (st->jwks_in_flight || (now - st->jwks_fetched_ns) / NS_PER_MS < NMC_AUTH_JWKS_MAX_AGE_MS ||
-        (now - st->jwks_attempt_ns) / NS_PER_MS < NMC_AUTH_JWKS_REFETCH_MS)
-        return;
-    (void)jwks_fetch(st); /* in the background: the current keys still serve */
 }
 
 /* Verifies the job's token; an unknown kid parks the job behind a fetch. */
 static void job_verify(struct auth_state *st, struct auth_job *job)
 {
     struct nmc_prov_jwt_claims claims;
-    int rc = nmc_prov_jwt_verify(&st->policy, st->jwks, job->token, job->token_len, &claims);
-    if (rc == NMC_PROV_JWT_EUNKNOWN_KID && !job->refetched && jwks_may_fetch(st)) {
+    int pending = 0;
+    int rc = nmc_prov_jwks_cache_verify(st->jwks, &st->policy, job->token, job->token_len, &claims, &pending);
+    if (rc == NMC_PROV_JWT_EUNKNOWN_KID && pending && !job->refetched) {
         if (st->nparked >= NMC_AUTH_MAX_PARKED) {
             job_refuse(job, 503, "auth_unavailable", "too many requests wait for the signing keys");
             return;
         }
         parked_add(st, job);
-        if (jwks_fetch(st) != 0)
-            parked_resume(st);
         return;
     }
-    if (rc == NMC_PROV_JWT_EUNKNOWN_KID && st->jwks == NULL) {
+    if (rc == NMC_PROV_JWT_EUNKNOWN_KID && nmc_prov_jwks_cache_keys(st->jwks) == NULL) {
         job_refuse(job, 503, "auth_unavailable", "the token signing keys could not be fetched, retry later");
         return;
     }
@@ -477,16 +396,21 @@ static void job_verify(struct auth_state *st, struct auth_job *job)
         job_refuse(job, 401, nmc_prov_jwt_errcode(rc), nmc_prov_jwt_strerror(rc));
         return;
     }
-    jwks_refresh_if_old(st);
     nmc_strlcpy(job->sub, claims.sub, sizeof(job->sub));
     job_lookup(st, job);
 }
 
 /* ---- the actor ------------------------------------------------------ */
 
+/* state is not used: after nmc_identity_auth_stop() freed it, late mail
+ * (a canceled JWKS fetch, a query result) can still reach this actor until
+ * the runtime stops, and must be dropped, not dispatched. */
 static void on_message(struct nmc_actor *self, struct nmc_msg *m, void *state)
 {
-    struct auth_state *st = state;
+    struct auth_state *st = nmc_identity_auth_state;
+    (void)state;
+    if (st == NULL || st->actor != self)
+        return;
     if (m->type == MSG_AUTH_JOB) {
         struct auth_job *job = m->payload;
         m->payload = NULL; /* the job lives on past this message */
@@ -496,7 +420,11 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *m, void *state)
             job_lookup(st, job);
         return;
     }
-    if ((m->type == NMC_MSG_DB_RESULT || m->type == NMC_MSG_PROV_HTTP) && m->cookie != 0) {
+    if (m->type == NMC_MSG_PROV_JWKS && st->jwks != NULL) {
+        on_jwks_fetched(st, m);
+        return;
+    }
+    if (m->type == NMC_MSG_DB_RESULT && m->cookie != 0) {
         struct auth_op *op = (struct auth_op *)(uintptr_t)m->cookie;
         op->done(op, m);
     }
@@ -529,7 +457,7 @@ static int job_credential(struct auth_state *st, struct nmc_http_req *req, struc
         size_t len = strlen(t);
         while (len > 0 && t[len - 1] == ' ')
             len--;
-        if (st->policy.issuer == NULL || st->policy.audience == NULL || st->http == NULL) {
+        if (st->policy.issuer == NULL || st->policy.audience == NULL || st->jwks == NULL) {
             refuse_now(req, job, 401, "jwt_not_configured",
                        "bearer tokens are not accepted: CLERK_JWT_ISSUER, CLERK_JWT_AUDIENCE and CLERK_JWKS_URL "
                        "must be set");
@@ -630,6 +558,27 @@ static const char *nonempty(const char *s)
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
+/* The key cache on a client of its own, when CLERK_JWKS_URL is set, and a
+ * first fetch to warm it (a failure is retried on demand, at most once per
+ * JWKS_RETRY_EMPTY_MS until keys arrive). */
+static int jwks_start(struct auth_state *st)
+{
+    struct nmc_prov_jwks_cache_opts o = {
+        .url = nonempty(st->app->cfg->clerk_jwks_url),
+        .ttl_ms = NMC_AUTH_JWKS_MAX_AGE_MS,
+        .min_interval_ms = NMC_AUTH_JWKS_REFETCH_MS,
+        .min_interval_empty_ms = JWKS_RETRY_EMPTY_MS,
+    };
+    if (o.url == NULL)
+        return 0;
+    int rc = nmc_prov_http_create(st->app->loop, NULL, &st->http);
+    if (rc == 0)
+        rc = nmc_prov_jwks_cache_create(st->http, st->actor, &o, &st->jwks);
+    if (rc == 0 && nmc_prov_jwks_cache_refresh(st->jwks) < 0)
+        jwks_outcome("error");
+    return rc;
+}
+
 int nmc_identity_auth_init(struct nmc_app *app)
 {
     struct auth_state *st = nmc_identity_auth_state;
@@ -646,18 +595,17 @@ int nmc_identity_auth_init(struct nmc_app *app)
     st->policy.audience = nonempty(app->cfg->clerk_jwt_audience);
     st->policy.leeway_s = -1;
     int rc = nmc_rt_actor_create(app->rt, "auth", on_message, st, 0, &st->actor);
-    if (rc == 0 && nonempty(app->cfg->clerk_jwks_url) != NULL)
-        rc = nmc_prov_http_create(app->loop, NULL, &st->http);
-    if (rc == 0)
-        nmc_identity_auth_state = st;
-    if (rc == 0 && app->http != NULL)
-        rc = nmc_identity_users_routes(st);
-    if (rc == 0 && st->http != NULL)
-        (void)jwks_fetch(st); /* warm the keys; failures retry on demand */
-    if (rc != 0 && nmc_identity_auth_state != st) {
+    if (rc != 0) {
         free(st->buckets);
         free(st);
+        return rc;
     }
+    /* Installed from here on, even if a step below fails: the actor's
+     * handler reads it, and nmc_identity_auth_stop() frees what was made. */
+    nmc_identity_auth_state = st;
+    rc = jwks_start(st);
+    if (rc == 0 && app->http != NULL)
+        rc = nmc_identity_users_routes(st);
     return rc;
 }
 
@@ -679,8 +627,8 @@ void nmc_identity_auth_stop(struct nmc_app *app)
     drop_list(&st->ops);
     cache_clear(st);
     free(st->buckets);
-    nmc_prov_jwks_free(st->jwks);
-    nmc_prov_http_destroy(st->http);
+    nmc_prov_jwks_cache_destroy(st->jwks); /* its canceled completion is dropped by on_message */
+    nmc_prov_http_destroy(st->http);       /* freed once the loop runs its close callbacks */
     nmc_identity_auth_state = NULL;
     free(st);
 }

@@ -20,11 +20,8 @@ struct auth_cache_entry;
 struct auth_state {
     struct nmc_app *app;
     struct nmc_actor *actor;
-    struct nmc_prov_http *http;        /* JWKS fetches */
-    struct nmc_prov_jwks *jwks;        /* current keys, NULL until fetched */
-    uint64_t jwks_fetched_ns;          /* monotonic time of the last good fetch */
-    uint64_t jwks_attempt_ns;          /* monotonic time of the last fetch start */
-    int jwks_in_flight;
+    struct nmc_prov_http *http;        /* JWKS fetches; NULL without CLERK_JWKS_URL */
+    struct nmc_prov_jwks_cache *jwks;  /* the keys; NULL without CLERK_JWKS_URL */
     struct nmc_prov_jwt_policy policy;
     struct auth_op ops;                /* sentinel of live operations */
     struct auth_op parked;             /* sentinel of jobs waiting for the JWKS */

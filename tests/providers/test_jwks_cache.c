@@ -316,6 +316,36 @@ static void test_jwks_cache_refresh_rate_limited(void **state)
     assert_int_equal(nmc_prov_jwks_count(nmc_prov_jwks_cache_keys(own.cache)), 2);
 }
 
+/* Until a first key set is installed, the shorter empty interval applies;
+ * once keys are there, min_interval_ms does again. */
+static void test_jwks_cache_refresh_rate_limited_sooner_without_keys(void **state)
+{
+    struct nmc_prov_jwks_cache_opts o = {.url = url, .max_attempts = 1, .min_interval_ms = 5000,
+                                         .min_interval_empty_ms = 1000};
+    struct nmc_prov_jwks_cache *c = NULL;
+
+    assert_int_equal(nmc_prov_jwks_cache_create(http, owner_actor, &o, &c), 0);
+    nmc_prov_jwks_cache_destroy(own.cache);
+    own.cache = c;
+    srv_serve(&srv, 503, "{}");
+    assert_int_equal(nmc_prov_jwks_cache_refresh(c), 1);
+    run_until(1);
+    assert_int_equal(own.last_rc, NMC_EPROVIDER);
+    nmc_clock_advance(999);
+    assert_int_equal(nmc_prov_jwks_cache_refresh(c), 0);
+    nmc_clock_advance(1);
+    srv_serve(&srv, 200, doc_k1);
+    assert_int_equal(nmc_prov_jwks_cache_refresh(c), 1);
+    run_until(2);
+    assert_int_equal(own.last_rc, 0);
+    nmc_clock_advance(1000);
+    assert_int_equal(nmc_prov_jwks_cache_refresh(c), 0); /* keys now: 5 s */
+    nmc_clock_advance(4000);
+    assert_int_equal(nmc_prov_jwks_cache_refresh(c), 1);
+    run_until(3);
+    assert_int_equal(srv.hits, 3);
+}
+
 static void test_jwks_cache_refresh_once_in_flight(void **state)
 {
     struct nmc_prov_jwks_cache_stats st;
@@ -466,6 +496,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_jwks_cache_refresh_fetches_and_installs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jwks_cache_refresh_rate_limited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_jwks_cache_refresh_rate_limited_sooner_without_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jwks_cache_refresh_once_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jwks_cache_keys_refetched_after_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jwks_cache_on_fetched_failure_keeps_keys, setup, teardown),
