@@ -636,7 +636,7 @@ static void dispatch(struct nmc_http_req *req, struct catalog *c, struct cat_req
 static struct cat_req *with_id(struct nmc_http_req *req, enum cat_kind kind)
 {
     const char *id = nmc_http_req_param(req, "id");
-    if (!nmc_identity_auth_uuid_ok(id)) {
+    if (!nmc_is_uuid(id)) {
         nmc_http_respond_error(req, 404, "not_found", "catalog item not found");
         return NULL;
     }

@@ -532,19 +532,6 @@ json_t *nmc_identity_auth_body(struct nmc_http_req *req, const char *const *allo
     return body;
 }
 
-int nmc_identity_auth_uuid_ok(const char *s)
-{
-    if (s == NULL || strlen(s) != 36)
-        return 0;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return 0;
-    }
-    return 1;
-}
-
 void nmc_identity_auth_msg_from_req(struct nmc_msg *msg, const struct nmc_http_req *req)
 {
     nmc_strlcpy(msg->correlation_id, req->correlation_id, sizeof(msg->correlation_id));

@@ -79,8 +79,6 @@ void nmc_identity_auth_forget(const char *subject);
 /* Parses req's body as a JSON object with keys among allowed (NULL-
  * terminated). NULL after answering 400 {"error":{"code":"invalid_request"}}. */
 json_t *nmc_identity_auth_body(struct nmc_http_req *req, const char *const *allowed);
-/* 1 when s is a UUID in 8-4-4-4-12 hex form. */
-int nmc_identity_auth_uuid_ok(const char *s);
 /* Fills msg's correlation id and trace from req (a new message for an actor). */
 void nmc_identity_auth_msg_from_req(struct nmc_msg *msg, const struct nmc_http_req *req);
 

@@ -122,7 +122,7 @@ static int tenant_param(struct nmc_http_req *req, const char **id)
     if (nmc_identity_admin_check(req) != 0)
         return NMC_EAUTH;
     *id = nmc_http_req_param(req, "id");
-    if (!nmc_identity_auth_uuid_ok(*id)) {
+    if (!nmc_is_uuid(*id)) {
         nmc_http_respond_error(req, 404, "not_found", "tenant not found");
         return NMC_ENOTFOUND;
     }
@@ -175,7 +175,7 @@ static void on_patch(struct nmc_http_req *req, void *ud)
     if (tenant_param(req, &tenant) != 0)
         return;
     const char *user = nmc_http_req_param(req, "user_id");
-    if (!nmc_identity_auth_uuid_ok(user)) {
+    if (!nmc_is_uuid(user)) {
         nmc_http_respond_error(req, 404, "not_found", "user not found");
         return;
     }

@@ -150,7 +150,7 @@ static char *opt_text(json_t *body, const char *key, size_t max, int *bad)
 static char *uuid_field(json_t *v)
 {
     const char *s = json_string_value(v);
-    return nmc_identity_auth_uuid_ok(s) ? nmc_xstrdup(s) : NULL;
+    return nmc_is_uuid(s) ? nmc_xstrdup(s) : NULL;
 }
 
 /* An RFC 3339 string as canonical UTC text, or NULL. */
@@ -174,7 +174,7 @@ static void bad_request(struct nmc_http_req *req, struct sched_req *r, const cha
 static struct sched_req *with_id(struct nmc_http_req *req, enum sched_kind kind, const char *what)
 {
     const char *id = nmc_http_req_param(req, "id");
-    if (!nmc_identity_auth_uuid_ok(id)) {
+    if (!nmc_is_uuid(id)) {
         char msg[64];
         snprintf(msg, sizeof(msg), "%s not found", what);
         nmc_http_respond_error(req, 404, "not_found", msg);
@@ -285,7 +285,7 @@ static int query_uuid(struct nmc_http_req *req, const char *name, struct sched_r
     char *v = nmc_http_req_query(req, name);
     if (v == NULL)
         return 0;
-    if (!nmc_identity_auth_uuid_ok(v)) {
+    if (!nmc_is_uuid(v)) {
         free(v);
         return 1;
     }
@@ -349,7 +349,7 @@ static const char *hold_fields(json_t *body, struct sched_req *r)
     if (phone == NULL && json_object_get(body, "customer_phone") != NULL &&
         !json_is_null(json_object_get(body, "customer_phone")))
         return "customer_phone must be an E.164 number like +15550001000";
-    if (phone != NULL && !nmc_identity_is_e164(phone))
+    if (phone != NULL && !nmc_is_e164(phone))
         return "customer_phone must be an E.164 number like +15550001000";
     r->p[4] = phone != NULL ? nmc_xstrdup(phone) : NULL;
     if ((r->p[5] = opt_text(body, "notes", 2000, &bad)), bad)
