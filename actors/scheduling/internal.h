@@ -40,6 +40,7 @@ struct sched_req {
     char num[3][16];                 /* numeric parameters the actor adds (TTL, granularity, ...) */
     uint64_t cache_gen;              /* availability: cache generation at submit */
     int cached_duration;             /* availability: duration from the cache, 0 if none */
+    int retries;                     /* runs again after a deadlock or serialization failure */
     char correlation_id[NMC_ID_LEN];
     struct nmc_trace_ctx trace;      /* the request's; the actor's span once started */
     struct nmc_span *span;           /* "scheduling.<op>", ended with the answer */

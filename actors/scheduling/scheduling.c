@@ -16,6 +16,7 @@
 
 #define NS_PER_MS 1000000ull
 #define CACHE_MAX_TENANTS 10000
+#define SCHED_MAX_RETRIES 3 /* deadlock or serialization failure: runs of one request beyond the first */
 
 struct sched_item_meta {
     struct sched_item_meta *next;
@@ -266,9 +267,30 @@ static void submit(struct sched *s, struct sched_req *r)
     s->live.next = r;
 }
 
+/* Two transactions whose new rows conflict under the exclusion constraint
+ * (a hold inserted while a booking updates an overlapping hold) can each
+ * wait for the other; PostgreSQL then aborts one with 40P01. The aborted
+ * batch was rolled back whole (a transaction, or a single statement), so
+ * running it again is the same as a new request. */
+static int retry_after_deadlock(struct sched *s, struct sched_req *r, const struct nmc_db_result *res)
+{
+    if (res->status != NMC_ESERIALIZATION || r->retries >= SCHED_MAX_RETRIES)
+        return 0;
+    r->retries++;
+    struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_INFO, "scheduling", "scheduling.db_retry");
+    nmc_log_ids(lr, r->auth.who.tenant_id, r->correlation_id, NULL);
+    nmc_log_str(lr, "sqlstate", res->sqlstate);
+    nmc_log_int(lr, "retry", r->retries);
+    nmc_log_end(lr);
+    submit(s, r);
+    return 1;
+}
+
 /* Typed database errors that mean something to the client. */
 static void reply_db_error(struct sched *s, struct sched_req *r, const struct nmc_db_result *res)
 {
+    if (retry_after_deadlock(s, r, res))
+        return;
     if (res->status == NMC_EEXCLUSION) {
         nmc_metrics_inc(r->kind == S_BOOK ? m_book_conflict : m_hold_conflict);
         finish_error(r, 409, r->kind == S_BOOK ? "booking_conflict" : "slot_taken",
