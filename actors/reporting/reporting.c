@@ -1,31 +1,77 @@
-/* Reporting (owner: sms engineer). See reporting.h. */
-#include "actors/reporting/reporting.h"
+/* Reporting (owners: sms engineer, report engineer). See reporting.h. */
+#include "actors/reporting/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "actors/outbox/outbox.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 
 #define REFRESH_MS 10000
+#define ROLLUP_MS 1000
+#define SWEEP_TICKS 30
+#define ROLLUP_BATCH "100"
 #define CK_REFRESH 1
+#define CK_ROLLUP 2
+#define FIRST_JOB_ID 16
 
 #define SQL_P95 \
     "SELECT COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM first_queued_at - triggered_at))," \
     " 0)::float8, count(*) FROM first_responses" \
     " WHERE first_queued_at IS NOT NULL AND first_queued_at > now() - interval '15 minutes'"
 
-struct reporting {
-    struct nmc_app *app;
-    struct nmc_actor *actor;
-    uint64_t timer;
-    int query_inflight;
-    int stopping;
-};
+/* The rollup, as one transaction: claim up to a batch of dirty days (rows
+ * other instances claim are skipped), recompute them from a snapshot taken
+ * after the claim, delete them. A writer marking a claimed day waits for the
+ * commit and then marks it afresh, so no new data is left uncounted. */
+#define SQL_CLAIM \
+    "UPDATE reporting_dirty_days d SET claimed_xid = txid_current() FROM (SELECT tenant_id, day" \
+    " FROM reporting_dirty_days ORDER BY marked_at LIMIT " ROLLUP_BATCH " FOR UPDATE SKIP LOCKED) c" \
+    " WHERE d.tenant_id = c.tenant_id AND d.day = c.day"
+
+#define SQL_LATENCY "GREATEST(0, extract(epoch FROM fr.first_queued_at - fr.triggered_at))::float8"
+
+#define SQL_RECOMPUTE \
+    "INSERT INTO reporting_daily AS r (tenant_id, day, calls_detected, conversations_started, first_replies," \
+    " first_response_p50_seconds, first_response_p95_seconds, appointments_booked, appointments_cancelled," \
+    " attributed_revenue_cents, updated_at)" \
+    " SELECT d.tenant_id, d.day," \
+    " (SELECT count(*) FROM missed_calls m WHERE m.tenant_id = d.tenant_id AND m.detected_at >= w.lo" \
+    " AND m.detected_at < w.hi)," \
+    " (SELECT count(*) FROM conversations c WHERE c.tenant_id = d.tenant_id AND c.opened_at >= w.lo" \
+    " AND c.opened_at < w.hi)," \
+    " f.n, f.p50, f.p95," \
+    " (SELECT count(*) FROM reporting_appointments a WHERE a.tenant_id = d.tenant_id AND a.booked_at >= w.lo" \
+    " AND a.booked_at < w.hi)," \
+    " (SELECT count(*) FROM reporting_appointments a WHERE a.tenant_id = d.tenant_id AND a.cancelled_at >= w.lo" \
+    " AND a.cancelled_at < w.hi)," \
+    " (SELECT COALESCE(sum(x.price_cents), 0) FROM reporting_attributions x JOIN reporting_appointments a" \
+    " ON a.appointment_id = x.appointment_id WHERE a.tenant_id = d.tenant_id AND a.booked_at >= w.lo" \
+    " AND a.booked_at < w.hi AND a.cancelled_at IS NULL)," \
+    " now()" \
+    " FROM reporting_dirty_days d JOIN tenants t ON t.id = d.tenant_id" \
+    " CROSS JOIN LATERAL (SELECT d.day::timestamp AT TIME ZONE t.timezone AS lo," \
+    " (d.day + 1)::timestamp AT TIME ZONE t.timezone AS hi) w" \
+    " CROSS JOIN LATERAL (SELECT count(*) AS n," \
+    " percentile_cont(0.5) WITHIN GROUP (ORDER BY " SQL_LATENCY ") AS p50," \
+    " percentile_cont(0.95) WITHIN GROUP (ORDER BY " SQL_LATENCY ") AS p95" \
+    " FROM first_responses fr WHERE fr.tenant_id = d.tenant_id AND fr.triggered_at >= w.lo" \
+    " AND fr.triggered_at < w.hi AND fr.first_queued_at IS NOT NULL) f" \
+    " WHERE d.claimed_xid = txid_current()" \
+    " ON CONFLICT (tenant_id, day) DO UPDATE SET calls_detected = EXCLUDED.calls_detected," \
+    " conversations_started = EXCLUDED.conversations_started, first_replies = EXCLUDED.first_replies," \
+    " first_response_p50_seconds = EXCLUDED.first_response_p50_seconds," \
+    " first_response_p95_seconds = EXCLUDED.first_response_p95_seconds," \
+    " appointments_booked = EXCLUDED.appointments_booked, appointments_cancelled = EXCLUDED.appointments_cancelled," \
+    " attributed_revenue_cents = EXCLUDED.attributed_revenue_cents, updated_at = EXCLUDED.updated_at"
+
+#define SQL_UNMARK "DELETE FROM reporting_dirty_days WHERE claimed_xid = txid_current()"
 
 static struct {
     struct nmc_metric *p95, *started, *first_replies, *window;
+    struct nmc_metric *booked, *cancelled, *revenue, *lag, *errors;
 } M;
 
 static void register_metrics(void)
@@ -35,18 +81,75 @@ static void register_metrics(void)
     M.window = nmc_metrics_gauge("slo_first_sms_window_samples", "First responses in the P95 window", NULL);
     M.started = nmc_metrics_counter("kpi_conversations_started_total", "Conversations started", NULL);
     M.first_replies = nmc_metrics_counter("kpi_first_replies_sent_total", "First replies accepted by Twilio", NULL);
+    M.booked = nmc_metrics_counter("kpi_appointments_booked_total", "Appointments booked", NULL);
+    M.cancelled = nmc_metrics_counter("kpi_appointments_cancelled_total", "Appointments cancelled", NULL);
+    M.revenue = nmc_metrics_counter("kpi_attributed_revenue_cents_total",
+                                    "Price snapshots of bookings attributed to a missed-call conversation", NULL);
+    M.lag = nmc_metrics_gauge("reporting_projector_lag_seconds",
+                              "Now minus created_at of the last domain event reporting applied, when applied", NULL);
+    M.errors = nmc_metrics_counter("reporting_projection_errors_total", "Reporting projection failures",
+                                   "projector");
 }
+
+static void projection_error(const char *projector, int status, const char *message)
+{
+    const char *v[] = {projector};
+    nmc_metrics_add(M.errors, v, 1);
+    struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_WARN, "reporting", "projection.failed");
+    nmc_log_str(l, "projector", projector);
+    nmc_log_error(l, status, message);
+    nmc_log_end(l);
+}
+
+/* ---- jobs ----------------------------------------------------------- */
+
+struct report_job *nmc_reporting_job_new(int is_http)
+{
+    struct report_job *j = nmc_xcalloc(1, sizeof *j);
+    j->is_http = is_http;
+    return j;
+}
+
+void nmc_reporting_job_track(struct reporting *r, struct report_job *job)
+{
+    job->id = r->next_id++;
+    job->next = r->live.next;
+    job->prev = &r->live;
+    r->live.next->prev = job;
+    r->live.next = job;
+}
+
+void nmc_reporting_job_free(struct report_job *job)
+{
+    if (job == NULL)
+        return;
+    if (job->next != NULL) {
+        job->prev->next = job->next;
+        job->next->prev = job->prev;
+    }
+    free(job);
+}
+
+static struct report_job *job_find(struct reporting *r, uint64_t id)
+{
+    for (struct report_job *j = r->live.next; j != &r->live; j = j->next)
+        if (j->id == id)
+            return j;
+    return NULL;
+}
+
+/* ---- first-response SLO ------------------------------------------------ */
 
 static void refresh(struct reporting *r)
 {
     struct nmc_db_stmt st = { "reporting_p95", SQL_P95, 0, { NULL } };
-    if (r->query_inflight == 0 && nmc_db_query(r->app->db, r->actor, CK_REFRESH, NULL, &st) == 0)
-        r->query_inflight = 1;
+    if (r->p95_inflight == 0 && nmc_db_query(r->app->db, r->actor, CK_REFRESH, NULL, &st) == 0)
+        r->p95_inflight = 1;
 }
 
 static void on_p95(struct reporting *r, const struct nmc_db_result *res)
 {
-    r->query_inflight = 0;
+    r->p95_inflight = 0;
     const PGresult *pr = res->status == 0 && res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
     if (pr == NULL || PQntuples(pr) < 1) {
         struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_WARN, "reporting", "slo.refresh_failed");
@@ -58,60 +161,217 @@ static void on_p95(struct reporting *r, const struct nmc_db_result *res)
     nmc_metrics_set(M.window, NULL, strtod(nmc_db_get(pr, 0, 1), NULL));
 }
 
+/* ---- daily rollups ---------------------------------------------------- */
+
+static void rollup(struct reporting *r)
+{
+    static const struct nmc_db_stmt st[] = {
+        { "reporting_claim", SQL_CLAIM, 0, { NULL } },
+        { "reporting_recompute", SQL_RECOMPUTE, 0, { NULL } },
+        { "reporting_unmark", SQL_UNMARK, 0, { NULL } },
+    };
+    if (r->rollup_inflight || nmc_db_txn(r->app->db, r->actor, CK_ROLLUP, NULL, st, NMC_ARRAY_SIZE(st)) != 0)
+        return;
+    r->rollup_inflight = 1;
+    r->dirty_local = 0;
+    r->sweep_ticks = 0;
+}
+
+static void on_rollup(struct reporting *r, const struct nmc_db_result *res)
+{
+    r->rollup_inflight = 0;
+    if (res->status != 0 || res->nresults < 3) {
+        projection_error("daily_rollup", res->status != 0 ? res->status : NMC_EDB, res->message);
+        r->dirty_local = 1; /* the marks are still there: try again on the next tick */
+        return;
+    }
+    /* results: claim, recompute, unmark */
+    const char *n = PQcmdTuples(res->results[0]);
+    if (n != NULL && strcmp(n, ROLLUP_BATCH) == 0)
+        r->dirty_local = 1; /* a full batch: more may be waiting */
+}
+
+/* ---- domain events ---------------------------------------------------- */
+
+static void ack(struct reporting *r, int64_t outbox_id, int status, const char *error)
+{
+    (void)nmc_outbox_ack(r->app->rt, outbox_id, "reporting", status, error);
+}
+
+static const char *projector_name(enum nmc_reporting_projector p)
+{
+    return p == NMC_REPORTING_APPOINTMENTS ? "appointments" : "activity";
+}
+
 static void on_event(struct reporting *r, const struct nmc_msg *msg)
 {
     const struct nmc_domain_event *ev = msg->payload;
-    if (strcmp(ev->event_name, "ConversationStarted") == 0)
-        nmc_metrics_inc(M.started);
-    else if (strcmp(ev->event_name, "FirstReplySent") == 0)
-        nmc_metrics_inc(M.first_replies);
-    (void)nmc_outbox_ack(r->app->rt, ev->outbox_id, "reporting", 0, NULL);
+    struct nmc_reporting_event e;
+    char err[200] = "";
+    int rc = nmc_reporting_event_build(ev, &e, err, sizeof err);
+    if (rc == NMC_ENOTFOUND) {
+        ack(r, ev->outbox_id, 0, NULL); /* not ours (a "*" subscription): nothing to do */
+    } else if (rc != 0) {
+        projection_error(e.projector == 0 ? "activity" : projector_name(e.projector), rc, err);
+        ack(r, ev->outbox_id, NMC_OUTBOX_PERMANENT, err);
+    } else {
+        struct report_job *j = nmc_reporting_job_new(0);
+        j->outbox_id = ev->outbox_id;
+        j->created_at_ms = ev->created_at_ms;
+        j->kind = e.kind;
+        j->projector = e.projector;
+        nmc_reporting_job_track(r, j);
+        if ((rc = nmc_db_query(r->app->db, r->actor, j->id, msg, &e.stmt)) != 0) {
+            nmc_reporting_job_free(j);
+            projection_error(projector_name(e.projector), rc, "could not submit");
+            ack(r, ev->outbox_id, rc, "reporting: could not submit the projection");
+        }
+    }
+    nmc_reporting_event_clear(&e);
 }
 
-static void arm(struct reporting *r)
+static int64_t col(const PGresult *pr, int c)
 {
-    if (r->stopping || nmc_rt_timer_start(r->actor, REFRESH_MS, CK_REFRESH, &r->timer) != 0)
-        r->timer = 0;
+    const char *v = nmc_db_get(pr, 0, c);
+    return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+/* Counts what the statement applied (nothing for a redelivery). */
+static void count_applied(struct reporting *r, const struct report_job *j, int64_t fresh, int64_t applied,
+                          int64_t third)
+{
+    if (fresh == 0)
+        return;
+    r->dirty_local = 1;
+    if (j->kind == 1 && applied > 0) {
+        nmc_metrics_inc(M.booked);
+        nmc_metrics_add(M.revenue, NULL, (double)third);
+    } else if (j->kind == 2 && applied > 0) {
+        nmc_metrics_inc(M.cancelled);
+    } else if (j->kind == 3) {
+        nmc_metrics_inc(M.started);
+    } else if (j->kind == 4) {
+        nmc_metrics_inc(M.first_replies);
+    }
+}
+
+static void on_applied(struct reporting *r, struct report_job *j, const struct nmc_db_result *res)
+{
+    const PGresult *pr = res->status == 0 && res->nresults > 0 ? res->results[0] : NULL;
+    if (pr == NULL || PQntuples(pr) != 1) {
+        projection_error(projector_name(j->projector), res->status != 0 ? res->status : NMC_EDB, res->message);
+        ack(r, j->outbox_id, res->status != 0 ? res->status : NMC_EDB, res->message);
+    } else if (j->kind == 2 && col(pr, 2) == 0) {
+        /* The cancellation overtook its booking (or the booking is dead-lettered): retry with backoff. */
+        ack(r, j->outbox_id, NMC_ENOTFOUND, "reporting: the cancelled appointment is not projected yet");
+    } else {
+        count_applied(r, j, col(pr, 0), col(pr, 1), col(pr, 2));
+        double lag = (double)(nmc_clock_now_ms() - j->created_at_ms) / 1000.0;
+        nmc_metrics_set(M.lag, NULL, lag > 0 ? lag : 0);
+        ack(r, j->outbox_id, 0, NULL);
+    }
+    nmc_reporting_job_free(j);
+}
+
+static void on_db(struct reporting *r, const struct nmc_msg *msg)
+{
+    if (msg->cookie == CK_REFRESH) {
+        on_p95(r, msg->payload);
+        return;
+    }
+    if (msg->cookie == CK_ROLLUP) {
+        on_rollup(r, msg->payload);
+        return;
+    }
+    struct report_job *j = job_find(r, msg->cookie);
+    if (j == NULL)
+        return; /* stopped meanwhile */
+    if (j->is_http)
+        nmc_reporting_report_done(r, j, msg->payload);
+    else
+        on_applied(r, j, msg->payload);
+}
+
+/* ---- actor ------------------------------------------------------------- */
+
+static void arm(struct reporting *r, uint64_t cookie)
+{
+    uint64_t *id = cookie == CK_REFRESH ? &r->p95_timer : &r->rollup_timer;
+    if (r->stopping || nmc_rt_timer_start(r->actor, cookie == CK_REFRESH ? REFRESH_MS : ROLLUP_MS, cookie, id) != 0)
+        *id = 0;
+}
+
+static void on_timer(struct reporting *r, uint64_t cookie)
+{
+    if (cookie == CK_REFRESH) {
+        r->p95_timer = 0;
+        refresh(r);
+    } else {
+        r->rollup_timer = 0;
+        if (r->dirty_local || ++r->sweep_ticks >= SWEEP_TICKS)
+            rollup(r);
+    }
+    arm(r, cookie);
 }
 
 static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
     struct reporting *r = state;
+    (void)self;
     switch (msg->type) {
     case NMC_MSG_DOMAIN_EVENT:
-        on_event(r, msg);
+        if (!r->stopping)
+            on_event(r, msg);
         break;
     case NMC_MSG_DB_RESULT:
-        on_p95(r, msg->payload);
+        on_db(r, msg);
         break;
     case NMC_MSG_TIMER:
-        r->timer = 0;
-        refresh(r);
-        arm(r);
+        on_timer(r, msg->cookie);
         break;
+    case MSG_REPORT_REQ: {
+        struct report_job *j = msg->payload;
+        msg->payload = NULL; /* the request lives until it is answered */
+        nmc_reporting_report_start(r, j);
+        break;
+    }
     default:
         break;
     }
+}
+
+static int subscribe(struct nmc_app *app, struct reporting *r)
+{
+    static const char *const names[] = {"ConversationStarted", "FirstReplySent", "CallDetected",
+                                        "AppointmentBooked", "AppointmentCancelled"};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && nmc_outbox_subscribe != NULL && i < NMC_ARRAY_SIZE(names); i++)
+        rc = nmc_outbox_subscribe(app, names[i], r->actor);
+    return rc;
 }
 
 int nmc_reporting_init(struct nmc_app *app)
 {
     struct reporting *r = nmc_xcalloc(1, sizeof *r);
     r->app = app;
+    r->next_id = FIRST_JOB_ID;
+    r->live.next = r->live.prev = &r->live;
     register_metrics();
-    int rc = nmc_rt_actor_create(app->rt, "reporting", on_message, r, 0, &r->actor);
-    if (rc == 0 && nmc_outbox_subscribe != NULL)
-        rc = nmc_outbox_subscribe(app, "ConversationStarted", r->actor);
-    if (rc == 0 && nmc_outbox_subscribe != NULL)
-        rc = nmc_outbox_subscribe(app, "FirstReplySent", r->actor);
+    int rc = nmc_identity_auth_init(app);
+    if (rc == 0)
+        rc = nmc_rt_actor_create(app->rt, "reporting", on_message, r, 0, &r->actor);
+    if (rc == 0)
+        rc = subscribe(app, r);
     if (rc != 0) {
         free(r);
         return rc;
     }
     app->modules[NMC_SLOT_REPORTING] = r;
-    if (app->run_workers)
-        arm(r);
-    return 0;
+    if (app->run_workers) {
+        arm(r, CK_REFRESH);
+        arm(r, CK_ROLLUP);
+    }
+    return app->http != NULL ? nmc_reporting_routes(r) : 0;
 }
 
 void nmc_reporting_stop(struct nmc_app *app)
@@ -120,6 +380,10 @@ void nmc_reporting_stop(struct nmc_app *app)
     if (r == NULL)
         return;
     r->stopping = 1;
-    nmc_rt_timer_cancel(app->rt, r->timer);
-    r->timer = 0;
+    nmc_rt_timer_cancel(app->rt, r->p95_timer);
+    nmc_rt_timer_cancel(app->rt, r->rollup_timer);
+    r->p95_timer = r->rollup_timer = 0;
+    while (r->live.next != &r->live)
+        nmc_reporting_job_free(r->live.next);
+    nmc_identity_auth_stop(app);
 }

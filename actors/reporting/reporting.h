@@ -1,17 +1,65 @@
-/* Reporting (owner: sms engineer): the first-response tracker's read side.
+/* Reporting (owners: sms engineer for the first-response tracker, report
+ * engineer for appointments, attribution and daily rollups).
  *
- * The actor "reporting" counts ConversationStarted (kpi_conversations_started_total)
- * and FirstReplySent (kpi_first_replies_sent_total) from the outbox, and on
- * instances that run workers refreshes slo_first_sms_p95_seconds every 10 s:
- * the P95 over the last 15 minutes of first_responses (missed call or
- * inbound SMS webhook commit -> Twilio accepted the first reply, both on
- * database time, so clock skew between instances cannot bend it). */
+ * The actor "reporting" consumes from the outbox, idempotently per event_id
+ * (ledger reporting_processed_events, migration 0030):
+ *   CallDetected, ConversationStarted, FirstReplySent: mark the tenant's
+ *     local day dirty; ConversationStarted and FirstReplySent also count
+ *     kpi_conversations_started_total and kpi_first_replies_sent_total;
+ *   AppointmentBooked: reporting_appointments with the price snapshot,
+ *     kpi_appointments_booked_total, and when the customer's phone (or the
+ *     booking's conversation_id) belongs to a conversation started by a
+ *     missed call in the 30 days before the booking, a row of
+ *     reporting_attributions and kpi_attributed_revenue_cents_total;
+ *   AppointmentCancelled: cancelled_at (retried until its booking is
+ *     projected), kpi_appointments_cancelled_total.
+ * On instances that run workers it refreshes slo_first_sms_p95_seconds every
+ * 10 s (P95 over the last 15 minutes of first_responses, database time) and
+ * recomputes dirty (tenant, day) rollups into reporting_daily every second
+ * (one INSERT ... ON CONFLICT DO UPDATE per batch of 100 days).
+ *
+ * Route: GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD (at most 92
+ * days, OWNER, TECH or X-API-Key) answers {"days":[...]}, one object per day
+ * of the range, zeros for days without data.
+ * Metrics: reporting_projector_lag_seconds (now - created_at of the last
+ * event applied, at the time it was applied) and
+ * reporting_projection_errors_total{projector} (activity, appointments,
+ * daily_rollup). */
 #ifndef NMC_ACTORS_REPORTING_REPORTING_H
 #define NMC_ACTORS_REPORTING_REPORTING_H
 
+#include <stddef.h>
+#include <jansson.h>
 #include "actors/app.h"
+#include "db/pool.h"
+
+#define NMC_REPORTING_MAX_DAYS 92
 
 NMC_MUST_CHECK int nmc_reporting_init(struct nmc_app *app);
 void nmc_reporting_stop(struct nmc_app *app);
+
+/* Checks a report range: from and to are dates "YYYY-MM-DD", from <= to,
+ * at most NMC_REPORTING_MAX_DAYS days inclusive. 0, or NMC_EINVAL with a
+ * message naming the problem in err. */
+int nmc_reporting_parse_range(const char *from, const char *to, char *err, size_t errlen);
+
+enum nmc_reporting_projector { NMC_REPORTING_ACTIVITY = 1, NMC_REPORTING_APPOINTMENTS };
+
+/* The statement that applies one domain event (its params point into doc,
+ * into ev and into price: keep all three until submitted). */
+struct nmc_reporting_event {
+    enum nmc_reporting_projector projector;
+    int kind;                /* which event: 1 booked, 2 cancelled, 3 started, 4 first reply, 5 call */
+    struct nmc_db_stmt stmt;
+    json_t *doc;
+    char price[24];
+};
+
+/* Builds the statement for ev. 0; NMC_ENOTFOUND for an event reporting does
+ * not consume; NMC_EINVAL (message in err) for a payload missing a field it
+ * needs. Release with nmc_reporting_event_clear (also after a failure). */
+int nmc_reporting_event_build(const struct nmc_domain_event *ev, struct nmc_reporting_event *out, char *err,
+                              size_t errlen);
+void nmc_reporting_event_clear(struct nmc_reporting_event *e);
 
 #endif

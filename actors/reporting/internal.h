@@ -1,0 +1,55 @@
+/* Private to actors/reporting/ (owner: report engineer): the actor's state,
+ * the request the report route hands to the actor, and what the files of
+ * the module share (reporting.c: actor, events, rollups; routes.c: the
+ * report route; events.c: one statement per domain event). */
+#ifndef NMC_ACTORS_REPORTING_INTERNAL_H
+#define NMC_ACTORS_REPORTING_INTERNAL_H
+
+#include "actors/identity/auth.h"
+#include "actors/reporting/reporting.h"
+
+#define MSG_REPORT_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_REPORTING)
+
+/* Work waiting for the database, found again by id (the DB cookie), so a
+ * result arriving after stop finds nothing instead of freed memory. */
+struct report_job {
+    struct report_job *prev, *next;
+    uint64_t id;
+    int is_http;
+    /* event jobs */
+    int64_t outbox_id;
+    int64_t created_at_ms;
+    int kind;
+    enum nmc_reporting_projector projector;
+    /* report requests */
+    struct nmc_auth_ctx auth;
+    char from[11], to[11];
+    char correlation_id[NMC_ID_LEN];
+    struct nmc_trace_ctx trace;
+};
+
+struct reporting {
+    struct nmc_app *app;
+    struct nmc_actor *actor;
+    uint64_t p95_timer, rollup_timer;
+    int p95_inflight, rollup_inflight;
+    int dirty_local;   /* this instance marked days since the last recompute */
+    int sweep_ticks;   /* recompute anyway every SWEEP_TICKS (marks of other instances) */
+    int stopping;
+    uint64_t next_id;
+    struct report_job live; /* sentinel */
+};
+
+/* Registers GET /v1/reports/daily (routes.c). */
+NMC_MUST_CHECK int nmc_reporting_routes(struct reporting *r);
+/* Starts a report request the auth step let through (routes.c). Takes job. */
+void nmc_reporting_report_start(struct reporting *r, struct report_job *job);
+/* Answers a report request from its database result and frees job. */
+void nmc_reporting_report_done(struct reporting *r, struct report_job *job, const struct nmc_db_result *res);
+/* Job list (reporting.c): new jobs are unlinked; track links one into r's
+ * live list under a fresh id; free unlinks it (accepts NULL). */
+struct report_job *nmc_reporting_job_new(int is_http);
+void nmc_reporting_job_track(struct reporting *r, struct report_job *job);
+void nmc_reporting_job_free(struct report_job *job);
+
+#endif

@@ -1,0 +1,159 @@
+/* Reporting's pure parts: the report range check and the statement built
+ * for each domain event (what reaches the database, what is refused as a
+ * permanent failure). The database side is covered by
+ * tests/e2e/test_reporting.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "actors/reporting/reporting.h"
+
+#define TENANT "0925854d-97a1-483f-9a21-bdc199d330db"
+#define EVENT "5b0f3f8e-4f5e-4a43-9c44-3f7c8c1b2d11"
+#define APPT "9ea7d1b5-a96d-45d4-ae01-2bf589c888dd"
+#define CONV "d9123e59-40ba-4082-8c1b-9b40ee2a4741"
+
+static struct nmc_domain_event event(const char *name, const char *payload)
+{
+    struct nmc_domain_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.outbox_id = 7;
+    nmc_strlcpy(ev.event_id, EVENT, sizeof ev.event_id);
+    nmc_strlcpy(ev.event_name, name, sizeof ev.event_name);
+    ev.schema_version = 1;
+    ev.payload_json = (char *)payload;
+    return ev;
+}
+
+static void test_reporting_parse_range_accepts_up_to_92_days(void **state)
+{
+    (void)state;
+    char err[128];
+    assert_int_equal(nmc_reporting_parse_range("2026-11-23", "2026-11-23", err, sizeof err), 0);
+    assert_int_equal(nmc_reporting_parse_range("2026-01-01", "2026-04-02", err, sizeof err), 0);
+    assert_int_equal(nmc_reporting_parse_range("2024-02-29", "2024-03-01", err, sizeof err), 0);
+    assert_int_equal(nmc_reporting_parse_range("2025-12-31", "2026-01-01", err, sizeof err), 0);
+}
+
+static void test_reporting_parse_range_rejects_with_clear_error(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *from, *to, *msg;
+    } bad[] = {
+        {"2026-01-01", "2026-04-03", "at most 92 days"},
+        {"2026-03-02", "2026-03-01", "not be before"},
+        {"2026-02-29", "2026-03-01", "from must be"},
+        {"2026-3-01", "2026-03-01", "from must be"},
+        {"2026-03-01", "2026-03-01T00:00:00Z", "to must be"},
+        {"2026-13-01", "2026-13-02", "from must be"},
+        {"1969-12-31", "1970-01-01", "from must be"},
+        {"2026-03-01", "2026-03-3x", "to must be"},
+        {"", "2026-03-01", "from must be"},
+        {NULL, "2026-03-01", "required"},
+        {"2026-03-01", NULL, "required"},
+    };
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(bad); i++) {
+        char err[128] = "";
+        assert_int_equal(nmc_reporting_parse_range(bad[i].from, bad[i].to, err, sizeof err), NMC_EINVAL);
+        if (strstr(err, bad[i].msg) == NULL)
+            fail_msg("range %s..%s: message \"%s\" lacks \"%s\"", bad[i].from ? bad[i].from : "(null)",
+                     bad[i].to ? bad[i].to : "(null)", err, bad[i].msg);
+    }
+}
+
+static void test_reporting_event_build_booked_carries_price_snapshot(void **state)
+{
+    (void)state;
+    struct nmc_domain_event ev = event("AppointmentBooked",
+        "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":15000,"
+        "\"customer_phone\":\"+15550107001\",\"conversation_id\":null,\"booked_at\":\"2026-11-23T11:41:16Z\"}");
+    struct nmc_reporting_event e;
+    char err[200];
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), 0);
+    assert_int_equal(e.projector, NMC_REPORTING_APPOINTMENTS);
+    assert_int_equal(e.kind, 1);
+    assert_int_equal(e.stmt.nparams, 8);
+    assert_string_equal(e.stmt.params[0], EVENT);
+    assert_string_equal(e.stmt.params[2], TENANT);
+    assert_string_equal(e.stmt.params[3], APPT);
+    assert_string_equal(e.stmt.params[4], "15000");
+    assert_string_equal(e.stmt.params[5], "+15550107001");
+    assert_null(e.stmt.params[6]);
+    assert_string_equal(e.stmt.params[7], "2026-11-23T11:41:16Z");
+    assert_non_null(strstr(e.stmt.sql, "reporting_processed_events"));
+    nmc_reporting_event_clear(&e);
+}
+
+static void test_reporting_event_build_cancelled_and_activity(void **state)
+{
+    (void)state;
+    struct nmc_reporting_event e;
+    char err[200];
+    struct nmc_domain_event ev = event("AppointmentCancelled",
+        "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":15000,"
+        "\"cancelled_at\":\"2026-11-23T12:00:00Z\",\"conversation_id\":\"" CONV "\"}");
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), 0);
+    assert_int_equal(e.kind, 2);
+    assert_int_equal(e.stmt.nparams, 5);
+    assert_string_equal(e.stmt.params[4], "2026-11-23T12:00:00Z");
+    nmc_reporting_event_clear(&e);
+    ev = event("FirstReplySent", "{\"tenant_id\":\"" TENANT "\",\"triggered_at\":\"2026-11-23T04:59:59.5Z\"}");
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), 0);
+    assert_int_equal(e.projector, NMC_REPORTING_ACTIVITY);
+    assert_int_equal(e.stmt.nparams, 4);
+    assert_string_equal(e.stmt.params[3], "2026-11-23T04:59:59.5Z");
+    nmc_reporting_event_clear(&e);
+    ev = event("SmsOptedOut", "{}");
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), NMC_ENOTFOUND);
+    nmc_reporting_event_clear(&e);
+}
+
+static void test_reporting_event_build_rejects_malformed_payloads(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *payload, *field;
+    } bad[] = {
+        {"AppointmentBooked", "not json", "the payload"},
+        {"AppointmentBooked", "{\"appointment_id\":\"" APPT "\",\"price_cents\":1,\"booked_at\":\"2026-11-23T11:41:16Z\"}",
+         "tenant_id"},
+        {"AppointmentBooked", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"booked_at\":"
+         "\"2026-11-23T11:41:16Z\"}", "price_cents"},
+        {"AppointmentBooked", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":-5,"
+         "\"booked_at\":\"2026-11-23T11:41:16Z\"}", "price_cents"},
+        {"AppointmentBooked", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"x\",\"price_cents\":5,"
+         "\"booked_at\":\"2026-11-23T11:41:16Z\"}", "appointment_id"},
+        {"AppointmentBooked", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":5,"
+         "\"conversation_id\":\"nope\",\"booked_at\":\"2026-11-23T11:41:16Z\"}", "conversation_id"},
+        {"AppointmentBooked", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":5,"
+         "\"booked_at\":\"yesterday\"}", "booked_at"},
+        {"AppointmentCancelled", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\"}", "cancelled_at"},
+        {"ConversationStarted", "{\"tenant_id\":\"" TENANT "\",\"opened_at\":42}", "opened_at"},
+        {"CallDetected", "{\"tenant_id\":\"not-a-uuid\",\"detected_at\":\"2026-11-23T11:41:16Z\"}", "tenant_id"},
+    };
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(bad); i++) {
+        struct nmc_domain_event ev = event(bad[i].name, bad[i].payload);
+        struct nmc_reporting_event e;
+        char err[200] = "";
+        assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), NMC_EINVAL);
+        if (strstr(err, bad[i].field) == NULL)
+            fail_msg("%s %s: error \"%s\" does not name %s", bad[i].name, bad[i].payload, err, bad[i].field);
+        nmc_reporting_event_clear(&e);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reporting_parse_range_accepts_up_to_92_days),
+        cmocka_unit_test(test_reporting_parse_range_rejects_with_clear_error),
+        cmocka_unit_test(test_reporting_event_build_booked_carries_price_snapshot),
+        cmocka_unit_test(test_reporting_event_build_cancelled_and_activity),
+        cmocka_unit_test(test_reporting_event_build_rejects_malformed_payloads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
