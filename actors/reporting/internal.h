@@ -34,7 +34,8 @@ struct reporting {
     uint64_t p95_timer, rollup_timer;
     int p95_inflight, rollup_inflight;
     int dirty_local;   /* this instance marked days since the last recompute */
-    int sweep_ticks;   /* recompute anyway every SWEEP_TICKS (marks of other instances) */
+    int sweep_ticks;   /* recompute anyway every sweep_every ticks (marks of other instances) */
+    int sweep_every;   /* NMC_REPORTING_SWEEP_MS / ROLLUP_MS */
     int stopping;
     uint64_t next_id;
     struct report_job live; /* sentinel */

@@ -11,7 +11,6 @@
 
 #define REFRESH_MS 10000
 #define ROLLUP_MS 1000
-#define SWEEP_TICKS 30
 #define ROLLUP_BATCH "100"
 #define CK_REFRESH 1
 #define CK_ROLLUP 2
@@ -308,7 +307,7 @@ static void on_timer(struct reporting *r, uint64_t cookie)
         refresh(r);
     } else {
         r->rollup_timer = 0;
-        if (r->dirty_local || ++r->sweep_ticks >= SWEEP_TICKS)
+        if (r->dirty_local || ++r->sweep_ticks >= r->sweep_every)
             rollup(r);
     }
     arm(r, cookie);
@@ -340,6 +339,23 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
     }
 }
 
+/* NMC_REPORTING_SWEEP_MS (default 30000, 1000..3600000): how often days
+ * marked dirty by other instances (or left by a crash) are looked for when
+ * this instance marked none. */
+static int sweep_from_env(struct reporting *r)
+{
+    const char *s = getenv("NMC_REPORTING_SWEEP_MS");
+    int64_t ms = 30000;
+    if (s != NULL && s[0] != '\0' && nmc_parse_i64(s, 1000, 3600000, &ms) != 0) {
+        struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_ERROR, "reporting", "config.invalid");
+        nmc_log_msgf(l, "NMC_REPORTING_SWEEP_MS: must be an integer in 1000..3600000 (milliseconds)");
+        nmc_log_end(l);
+        return NMC_EINVAL;
+    }
+    r->sweep_every = (int)(ms / ROLLUP_MS);
+    return 0;
+}
+
 static int subscribe(struct nmc_app *app, struct reporting *r)
 {
     static const char *const names[] = {"ConversationStarted", "FirstReplySent", "CallDetected",
@@ -357,7 +373,9 @@ int nmc_reporting_init(struct nmc_app *app)
     r->next_id = FIRST_JOB_ID;
     r->live.next = r->live.prev = &r->live;
     register_metrics();
-    int rc = nmc_identity_auth_init(app);
+    int rc = sweep_from_env(r);
+    if (rc == 0)
+        rc = nmc_identity_auth_init(app);
     if (rc == 0)
         rc = nmc_rt_actor_create(app->rt, "reporting", on_message, r, 0, &r->actor);
     if (rc == 0)

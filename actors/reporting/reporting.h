@@ -16,7 +16,9 @@
  * On instances that run workers it refreshes slo_first_sms_p95_seconds every
  * 10 s (P95 over the last 15 minutes of first_responses, database time) and
  * recomputes dirty (tenant, day) rollups into reporting_daily every second
- * (one INSERT ... ON CONFLICT DO UPDATE per batch of 100 days).
+ * (one INSERT ... ON CONFLICT DO UPDATE per batch of 100 days) when it
+ * marked some itself, else every NMC_REPORTING_SWEEP_MS (default 30000,
+ * 1000..3600000; a bad value fails start-up naming the variable).
  *
  * Route: GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD (at most 92
  * days, OWNER, TECH or X-API-Key) answers {"days":[...]}, one object per day

@@ -10,6 +10,7 @@
 #define BUSINESS_B "+15550007002"
 #define CALLER "+15550107001"
 #define OTHER "+15550107002"
+#define CALLER2 "+15550107003"
 #define PRICE 15000
 #define TZ "America/New_York"
 
@@ -94,6 +95,7 @@ static int setup(void **state)
 {
     (void)state;
     e2e_setup(NULL);
+    nmc_proc_setenv(&E.nmc, "NMC_REPORTING_SWEEP_MS", "1000"); /* a day marked by hand is found within 1 s */
     assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
     tenant_create("Reporting A", BUSINESS_A, tenant_a, key_a);
     tenant_create("Reporting B", BUSINESS_B, tenant_b, key_b);
@@ -207,6 +209,44 @@ static void test_reporting_bookings_counted_once_and_attributed(void **state)
     free(res);
 }
 
+/* Spec 4.8: the day's quantiles are recomputed (UPSERT, one row per day) when
+ * a new first response lands, equal to the quantiles over the tracker's rows;
+ * a tracker row still waiting for its reply gives no latency. */
+static void test_reporting_rollup_recomputes_quantiles_with_new_data(void **state)
+{
+    (void)state;
+    char q[1024], want[200], got[200];
+    assert_int_equal(e2e_missed_call("CArep0002", CALLER2, BUSINESS_A), 200);
+    snprintf(q, sizeof q, "SELECT count(*) FROM first_responses WHERE tenant_id = '%s' AND first_queued_at IS NOT NULL",
+             tenant_a);
+    wait_count(2, q);
+    wait_rollup("2,2,2,2,1,15000,t,t");
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM reporting_daily r, LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x)"
+             " p50, percentile_cont(0.95) WITHIN GROUP (ORDER BY x) p95 FROM (SELECT extract(epoch FROM"
+             " first_queued_at - triggered_at)::float8 x FROM first_responses WHERE tenant_id = '%s'"
+             " AND first_queued_at IS NOT NULL) s) f"
+             " WHERE r.tenant_id = '%s' AND abs(r.first_response_p50_seconds - f.p50) < 1e-9"
+             " AND abs(r.first_response_p95_seconds - f.p95) < 1e-9", tenant_a, tenant_a);
+    assert_int_equal(pgtest_int(E.pg, q), 1);
+    snprintf(q, sizeof q, "SELECT count(*) FROM reporting_daily WHERE tenant_id = '%s'", tenant_a);
+    assert_int_equal(pgtest_int(E.pg, q), 1);
+    /* The second reply not accepted yet: the day counts one measured latency, and it is the first one. */
+    snprintf(q, sizeof q,
+             "UPDATE first_responses f SET first_queued_at = NULL FROM conversations c WHERE c.id = f.conversation_id"
+             " AND c.caller_e164 = '" CALLER2 "';"
+             " INSERT INTO reporting_dirty_days (tenant_id, day) VALUES ('%s', (now() AT TIME ZONE '" TZ "')::date)",
+             tenant_a);
+    pgtest_exec(E.pg, q);
+    wait_rollup("2,2,1,2,1,15000,t,t");
+    e2e_sql_text(want, sizeof want,
+                 "SELECT extract(epoch FROM first_queued_at - triggered_at)::float8 FROM first_responses"
+                 " WHERE tenant_id = '%s' AND first_queued_at IS NOT NULL", tenant_a);
+    e2e_sql_text(got, sizeof got, "SELECT first_response_p95_seconds FROM reporting_daily WHERE tenant_id = '%s'",
+                 tenant_a);
+    assert_string_equal(got, want);
+}
+
 static void test_reporting_daily_route_answers_own_tenant(void **state)
 {
     (void)state;
@@ -221,7 +261,8 @@ static void test_reporting_daily_route_answers_own_tenant(void **state)
     assert_int_equal(json_integer_value(json_object_get(d, "appointments_booked")), 2);
     assert_int_equal(json_integer_value(json_object_get(d, "appointments_cancelled")), 1);
     assert_int_equal(json_integer_value(json_object_get(d, "attributed_revenue_cents")), PRICE);
-    assert_int_equal(json_integer_value(json_object_get(d, "calls_detected")), 1);
+    assert_int_equal(json_integer_value(json_object_get(d, "calls_detected")), 2);
+    assert_int_equal(json_integer_value(json_object_get(d, "first_replies")), 1);
     assert_true(json_is_number(json_object_get(d, "first_response_p95_seconds")));
     json_decref(j);
 
@@ -269,6 +310,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reporting_bookings_counted_once_and_attributed),
+        cmocka_unit_test(test_reporting_rollup_recomputes_quantiles_with_new_data),
         cmocka_unit_test(test_reporting_daily_route_answers_own_tenant),
         cmocka_unit_test(test_reporting_malformed_event_dead_lettered_and_counted),
     };
