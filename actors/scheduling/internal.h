@@ -12,6 +12,9 @@
 #define MSG_SCHED_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_SCHEDULING)
 #define SCHED_MAX_PARAMS 8
 #define SCHED_MAX_STMTS 3
+/* Holds, bookings and reschedules first lock their resources' rows
+ * (statement 0, results unused); their own statements follow. */
+#define SCHED_LOCK_STMTS 1
 
 enum sched_kind {
     S_RES_CREATE = 1, S_RES_LIST, S_RES_GET, S_RES_PATCH,

@@ -386,7 +386,8 @@ static void on_availability(struct sched *s, struct sched_req *r, const struct n
 /* Why the hold statement inserted nothing, from its facts row. */
 static void on_hold(struct sched *s, struct sched_req *r, const struct nmc_db_result *res)
 {
-    const char *item_found = cell(res, 1, 0), *res_found = cell(res, 1, 2), *hold = cell(res, 1, 6);
+    const size_t q = SCHED_LOCK_STMTS + 1; /* the hold statement, after the lock and the clean-up */
+    const char *item_found = cell(res, q, 0), *res_found = cell(res, q, 2), *hold = cell(res, q, 6);
     if (hold != NULL) {
         nmc_metrics_inc(m_hold_ok);
         wake_outbox(s);
@@ -395,12 +396,12 @@ static void on_hold(struct sched *s, struct sched_req *r, const struct nmc_db_re
         finish_error(r, 404, "not_found", "catalog item not found");
     } else if (res_found == NULL || strcmp(res_found, "0") == 0) {
         finish_error(r, 404, "not_found", "resource not found");
-    } else if (!is_true(cell(res, 1, 1))) {
+    } else if (!is_true(cell(res, q, 1))) {
         finish_error(r, 410, "item_inactive", "this item is inactive and cannot be booked");
-    } else if (!is_true(cell(res, 1, 3))) {
+    } else if (!is_true(cell(res, q, 3))) {
         nmc_metrics_inc(m_hold_conflict);
         finish_error(r, 409, "resource_inactive", "this resource is inactive");
-    } else if (!is_true(cell(res, 1, 4))) {
+    } else if (!is_true(cell(res, q, 4))) {
         finish_error(r, 400, "start_in_past", "start must be in the future (database time)");
     } else {
         nmc_metrics_inc(m_hold_conflict);
@@ -427,8 +428,9 @@ static void answer_replay(struct sched_req *r, const char *json, const char *hol
 
 static void on_book(struct sched *s, struct sched_req *r, const struct nmc_db_result *res)
 {
-    const char *outcome = cell(res, 0, 0), *appt = cell(res, 0, 1);
-    const char *prior = cell(res, 1, 0), *prior_hold = cell(res, 1, 1);
+    const size_t q = SCHED_LOCK_STMTS; /* the booking statement, then the key's lookup */
+    const char *outcome = cell(res, q, 0), *appt = cell(res, q, 1);
+    const char *prior = cell(res, q + 1, 0), *prior_hold = cell(res, q + 1, 1);
     if (outcome != NULL && strcmp(outcome, "booked") == 0 && appt != NULL) {
         wake_outbox(s);
         finish_json(r, 201, appt);
@@ -457,7 +459,8 @@ static void on_book_lookup(struct sched_req *r, const struct nmc_db_result *res)
 
 static void on_reschedule(struct sched *s, struct sched_req *r, const struct nmc_db_result *res)
 {
-    const char *found = cell(res, 1, 0), *status = cell(res, 1, 1), *json = cell(res, 1, 5);
+    const size_t q = SCHED_LOCK_STMTS + 1; /* the move, after the lock and the clean-up */
+    const char *found = cell(res, q, 0), *status = cell(res, q, 1), *json = cell(res, q, 5);
     if (json != NULL) {
         wake_outbox(s);
         finish_json(r, 200, json);
@@ -465,9 +468,9 @@ static void on_reschedule(struct sched *s, struct sched_req *r, const struct nmc
         finish_error(r, 404, "not_found", "appointment not found");
     } else if (status == NULL || strcmp(status, "booked") != 0) {
         finish_error(r, 409, "appointment_cancelled", "a cancelled appointment cannot be rescheduled");
-    } else if (!is_true(cell(res, 1, 2))) {
+    } else if (!is_true(cell(res, q, 2))) {
         finish_error(r, 404, "not_found", "resource not found");
-    } else if (!is_true(cell(res, 1, 3))) {
+    } else if (!is_true(cell(res, q, 3))) {
         finish_error(r, 400, "start_in_past", "start must be in the future (database time)");
     } else {
         finish_error(r, 409, "slot_unavailable",

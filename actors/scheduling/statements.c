@@ -71,6 +71,26 @@ static const char SQL_AVAIL[] =
     "  ORDER BY f.start, f.resource_id) FROM (SELECT * FROM free ORDER BY start, resource_id LIMIT $7::integer) f), "
     "(SELECT count(*) FROM res)";
 
+/* ---- resource locks ----
+ * A hold's insert, a booking's update of its hold and a reschedule's move
+ * each add a row version to sched_slots that PostgreSQL checks against the
+ * exclusion constraint; two such transactions on one resource whose periods
+ * overlap can each wait for the other there and deadlock (40P01). So the
+ * writes of a resource take its row first (FOR NO KEY UPDATE: inserts'
+ * foreign key checks are not blocked) and run one after the other; a
+ * reschedule to another resource locks both, in id order. */
+static const char SQL_LOCK_RESOURCE[] =
+    "SELECT r.id FROM sched_resources r WHERE r.tenant_id = $1 AND r.id = $2 FOR NO KEY UPDATE";
+
+static const char SQL_LOCK_HOLD_RESOURCE[] =
+    "SELECT r.id FROM sched_resources r WHERE r.tenant_id = $1 AND r.id = "
+    "(SELECT s.resource_id FROM sched_slots s WHERE s.tenant_id = $1 AND s.id = $2) FOR NO KEY UPDATE";
+
+static const char SQL_LOCK_APPT_RESOURCES[] =
+    "SELECT r.id FROM sched_resources r WHERE r.tenant_id = $1 AND r.id IN "
+    "((SELECT a.resource_id FROM sched_appointments a WHERE a.tenant_id = $1 AND a.id = $2), $3::uuid) "
+    "ORDER BY r.id FOR NO KEY UPDATE";
+
 /* ---- holds ----
  * Two statements in one transaction: the first deletes the expired holds
  * that overlap the wanted period (leaving tombstones), the second inserts
@@ -230,19 +250,22 @@ static size_t writes(const struct sched_req *r, struct nmc_db_stmt *st, int *txn
     switch (r->kind) {
     case S_HOLD:
         *txn = 1;
-        st[0] = STMT("sched_hold_clean", SQL_HOLD_CLEAN, t, p[0], p[1], p[2]);
-        st[1] = STMT("sched_hold", SQL_HOLD, t, p[0], p[1], p[2], r->num[0], p[3], p[4], p[5], p[6], by, corr);
-        return 2;
+        st[0] = STMT("sched_lock_resource", SQL_LOCK_RESOURCE, t, p[0]);
+        st[1] = STMT("sched_hold_clean", SQL_HOLD_CLEAN, t, p[0], p[1], p[2]);
+        st[2] = STMT("sched_hold", SQL_HOLD, t, p[0], p[1], p[2], r->num[0], p[3], p[4], p[5], p[6], by, corr);
+        return 3;
     case S_BOOK:
         *txn = 1;
-        st[0] = STMT("sched_book", SQL_BOOK, t, p[0], p[1], by, corr);
-        st[1] = STMT("sched_book_lookup", SQL_BOOK_LOOKUP, t, p[1]);
-        return 2;
+        st[0] = STMT("sched_lock_hold_resource", SQL_LOCK_HOLD_RESOURCE, t, p[0]);
+        st[1] = STMT("sched_book", SQL_BOOK, t, p[0], p[1], by, corr);
+        st[2] = STMT("sched_book_lookup", SQL_BOOK_LOOKUP, t, p[1]);
+        return 3;
     case S_APPT_RESCHEDULE:
         *txn = 1;
-        st[0] = STMT("sched_resched_clean", SQL_RESCHED_CLEAN, t, r->id, p[0], p[1]);
-        st[1] = STMT("sched_resched", SQL_RESCHED, t, r->id, p[0], p[1], corr);
-        return 2;
+        st[0] = STMT("sched_lock_appt_resources", SQL_LOCK_APPT_RESOURCES, t, r->id, p[1]);
+        st[1] = STMT("sched_resched_clean", SQL_RESCHED_CLEAN, t, r->id, p[0], p[1]);
+        st[2] = STMT("sched_resched", SQL_RESCHED, t, r->id, p[0], p[1], corr);
+        return 3;
     case S_APPT_CANCEL:
         st[0] = STMT("sched_appt_cancel", SQL_APPT_CANCEL, t, r->id, p[0], corr);
         return 1;
