@@ -10,17 +10,18 @@
 
 #define MSG_REPORT_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_REPORTING)
 
+#define REPORT_MAX_BATCH 64 /* NMC_DB_MAX_STMTS: events applied in one transaction */
+
 /* Work waiting for the database, found again by id (the DB cookie), so a
- * result arriving after stop finds nothing instead of freed memory. */
+ * result arriving after stop finds nothing instead of freed memory. Event
+ * jobs wait in the queue until a batch takes them, then in r->batch. */
 struct report_job {
     struct report_job *prev, *next;
     uint64_t id;
     int is_http;
-    /* event jobs */
-    int64_t outbox_id;
-    int64_t created_at_ms;
-    int kind;
-    enum nmc_reporting_projector projector;
+    /* event jobs: ev is a copy without payload (its ids are e's params) */
+    struct nmc_domain_event ev;
+    struct nmc_reporting_event e;
     /* report requests */
     struct nmc_auth_ctx auth;
     char from[11], to[11];
@@ -39,6 +40,12 @@ struct reporting {
     int stopping;
     uint64_t next_id;
     struct report_job live; /* sentinel */
+    /* Group commit: events that arrive while a batch is in the database
+     * wait and go together in the next one (one commit for up to 64). */
+    struct report_job *batch[REPORT_MAX_BATCH];
+    size_t nbatch;
+    uint64_t batch_cookie;  /* 0: no batch in flight */
+    struct report_job queue;      /* sentinel: events waiting for the next batch, oldest first */
 };
 
 /* Registers GET /v1/reports/daily (routes.c). */
@@ -48,7 +55,8 @@ void nmc_reporting_report_start(struct reporting *r, struct report_job *job);
 /* Answers a report request from its database result and frees job. */
 void nmc_reporting_report_done(struct reporting *r, struct report_job *job, const struct nmc_db_result *res);
 /* Job list (reporting.c): new jobs are unlinked; track links one into r's
- * live list under a fresh id; free unlinks it (accepts NULL). */
+ * live list under a fresh id; free unlinks it from whichever list holds it
+ * and releases its statement (accepts NULL). */
 struct report_job *nmc_reporting_job_new(int is_http);
 void nmc_reporting_job_track(struct reporting *r, struct report_job *job);
 void nmc_reporting_job_free(struct report_job *job);

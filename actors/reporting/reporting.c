@@ -126,6 +126,7 @@ void nmc_reporting_job_free(struct report_job *job)
         job->prev->next = job->next;
         job->next->prev = job->prev;
     }
+    nmc_reporting_event_clear(&job->e);
     free(job);
 }
 
@@ -202,31 +203,71 @@ static const char *projector_name(enum nmc_reporting_projector p)
     return p == NMC_REPORTING_APPOINTMENTS ? "appointments" : "activity";
 }
 
+static void queue_push(struct reporting *r, struct report_job *j)
+{
+    j->next = &r->queue;
+    j->prev = r->queue.prev;
+    r->queue.prev->next = j;
+    r->queue.prev = j;
+}
+
+static void fail_batch(struct reporting *r, int status, const char *message)
+{
+    for (size_t i = 0; i < r->nbatch; i++) {
+        projection_error(projector_name(r->batch[i]->e.projector), status, message);
+        ack(r, r->batch[i]->ev.outbox_id, status, message);
+        nmc_reporting_job_free(r->batch[i]);
+    }
+    r->nbatch = 0;
+    r->batch_cookie = 0;
+}
+
+/* Sends the waiting events as one batch (a transaction when several), unless
+ * one is in the database already: its completion sends the next. */
+static void flush(struct reporting *r)
+{
+    struct nmc_db_stmt st[REPORT_MAX_BATCH];
+    if (r->batch_cookie != 0 || r->queue.next == &r->queue)
+        return;
+    while (r->nbatch < REPORT_MAX_BATCH && r->queue.next != &r->queue) {
+        struct report_job *j = r->queue.next;
+        j->prev->next = j->next;
+        j->next->prev = j->prev;
+        j->prev = j->next = NULL;
+        st[r->nbatch] = j->e.stmt;
+        r->batch[r->nbatch++] = j;
+    }
+    r->batch_cookie = r->next_id++;
+    int rc = r->nbatch == 1 ? nmc_db_query(r->app->db, r->actor, r->batch_cookie, NULL, st)
+                            : nmc_db_txn(r->app->db, r->actor, r->batch_cookie, NULL, st, r->nbatch);
+    if (rc != 0)
+        fail_batch(r, rc, "reporting: could not submit the projection");
+}
+
 static void on_event(struct reporting *r, const struct nmc_msg *msg)
 {
     const struct nmc_domain_event *ev = msg->payload;
-    struct nmc_reporting_event e;
+    struct report_job *j = nmc_reporting_job_new(0);
     char err[200] = "";
-    int rc = nmc_reporting_event_build(ev, &e, err, sizeof err);
+    j->ev = *ev;
+    j->ev.payload_json = NULL; /* the message's: only read while building */
+    struct nmc_domain_event with_payload = j->ev;
+    with_payload.payload_json = ev->payload_json;
+    int rc = nmc_reporting_event_build(&with_payload, &j->e, err, sizeof err);
+    if (rc == 0) {
+        j->e.stmt.params[0] = j->ev.event_id; /* point at the job's copies, not the local */
+        j->e.stmt.params[1] = j->ev.event_name;
+        queue_push(r, j);
+        flush(r);
+        return;
+    }
     if (rc == NMC_ENOTFOUND) {
         ack(r, ev->outbox_id, 0, NULL); /* not ours (a "*" subscription): nothing to do */
-    } else if (rc != 0) {
-        projection_error(e.projector == 0 ? "activity" : projector_name(e.projector), rc, err);
-        ack(r, ev->outbox_id, NMC_OUTBOX_PERMANENT, err);
     } else {
-        struct report_job *j = nmc_reporting_job_new(0);
-        j->outbox_id = ev->outbox_id;
-        j->created_at_ms = ev->created_at_ms;
-        j->kind = e.kind;
-        j->projector = e.projector;
-        nmc_reporting_job_track(r, j);
-        if ((rc = nmc_db_query(r->app->db, r->actor, j->id, msg, &e.stmt)) != 0) {
-            nmc_reporting_job_free(j);
-            projection_error(projector_name(e.projector), rc, "could not submit");
-            ack(r, ev->outbox_id, rc, "reporting: could not submit the projection");
-        }
+        projection_error(j->e.projector == 0 ? "activity" : projector_name(j->e.projector), rc, err);
+        ack(r, ev->outbox_id, NMC_OUTBOX_PERMANENT, err);
     }
-    nmc_reporting_event_clear(&e);
+    nmc_reporting_job_free(j);
 }
 
 static int64_t col(const PGresult *pr, int c)
@@ -242,34 +283,48 @@ static void count_applied(struct reporting *r, const struct report_job *j, int64
     if (fresh == 0)
         return;
     r->dirty_local = 1;
-    if (j->kind == 1 && applied > 0) {
+    if (j->e.kind == 1 && applied > 0) {
         nmc_metrics_inc(M.booked);
         nmc_metrics_add(M.revenue, NULL, (double)third);
-    } else if (j->kind == 2 && applied > 0) {
+    } else if (j->e.kind == 2 && applied > 0) {
         nmc_metrics_inc(M.cancelled);
-    } else if (j->kind == 3) {
+    } else if (j->e.kind == 3) {
         nmc_metrics_inc(M.started);
-    } else if (j->kind == 4) {
+    } else if (j->e.kind == 4) {
         nmc_metrics_inc(M.first_replies);
     }
 }
 
-static void on_applied(struct reporting *r, struct report_job *j, const struct nmc_db_result *res)
+static void on_applied(struct reporting *r, struct report_job *j, const PGresult *pr)
 {
-    const PGresult *pr = res->status == 0 && res->nresults > 0 ? res->results[0] : NULL;
     if (pr == NULL || PQntuples(pr) != 1) {
-        projection_error(projector_name(j->projector), res->status != 0 ? res->status : NMC_EDB, res->message);
-        ack(r, j->outbox_id, res->status != 0 ? res->status : NMC_EDB, res->message);
-    } else if (j->kind == 2 && col(pr, 2) == 0) {
+        projection_error(projector_name(j->e.projector), NMC_EDB, "no result row");
+        ack(r, j->ev.outbox_id, NMC_EDB, "reporting: the projection answered no row");
+    } else if (j->e.kind == 2 && col(pr, 2) == 0) {
         /* The cancellation overtook its booking (or the booking is dead-lettered): retry with backoff. */
-        ack(r, j->outbox_id, NMC_ENOTFOUND, "reporting: the cancelled appointment is not projected yet");
+        ack(r, j->ev.outbox_id, NMC_ENOTFOUND, "reporting: the cancelled appointment is not projected yet");
     } else {
         count_applied(r, j, col(pr, 0), col(pr, 1), col(pr, 2));
-        double lag = (double)(nmc_clock_now_ms() - j->created_at_ms) / 1000.0;
+        double lag = (double)(nmc_clock_now_ms() - j->ev.created_at_ms) / 1000.0;
         nmc_metrics_set(M.lag, NULL, lag > 0 ? lag : 0);
-        ack(r, j->outbox_id, 0, NULL);
+        ack(r, j->ev.outbox_id, 0, NULL);
     }
     nmc_reporting_job_free(j);
+}
+
+/* One batch came back: all applied (one result each) or none (a
+ * transaction rolls back whole; every event is retried). */
+static void on_batch(struct reporting *r, const struct nmc_db_result *res)
+{
+    if (res->status != 0 || res->nresults != r->nbatch) {
+        fail_batch(r, res->status != 0 ? res->status : NMC_EDB, res->message);
+    } else {
+        for (size_t i = 0; i < r->nbatch; i++)
+            on_applied(r, r->batch[i], res->results[i]);
+        r->nbatch = 0;
+        r->batch_cookie = 0;
+    }
+    flush(r);
 }
 
 static void on_db(struct reporting *r, const struct nmc_msg *msg)
@@ -282,13 +337,13 @@ static void on_db(struct reporting *r, const struct nmc_msg *msg)
         on_rollup(r, msg->payload);
         return;
     }
+    if (msg->cookie == r->batch_cookie && r->batch_cookie != 0) {
+        on_batch(r, msg->payload);
+        return;
+    }
     struct report_job *j = job_find(r, msg->cookie);
-    if (j == NULL)
-        return; /* stopped meanwhile */
-    if (j->is_http)
+    if (j != NULL)
         nmc_reporting_report_done(r, j, msg->payload);
-    else
-        on_applied(r, j, msg->payload);
 }
 
 /* ---- actor ------------------------------------------------------------- */
@@ -372,6 +427,7 @@ int nmc_reporting_init(struct nmc_app *app)
     r->app = app;
     r->next_id = FIRST_JOB_ID;
     r->live.next = r->live.prev = &r->live;
+    r->queue.next = r->queue.prev = &r->queue;
     register_metrics();
     int rc = sweep_from_env(r);
     if (rc == 0)
@@ -403,5 +459,11 @@ void nmc_reporting_stop(struct nmc_app *app)
     r->p95_timer = r->rollup_timer = 0;
     while (r->live.next != &r->live)
         nmc_reporting_job_free(r->live.next);
+    while (r->queue.next != &r->queue)
+        nmc_reporting_job_free(r->queue.next);
+    for (size_t i = 0; i < r->nbatch; i++)
+        nmc_reporting_job_free(r->batch[i]);
+    r->nbatch = 0;
+    r->batch_cookie = 0; /* its late result is dropped; the outbox redelivers after the lease */
     nmc_identity_auth_stop(app);
 }
