@@ -306,6 +306,52 @@ static void test_reporting_malformed_event_dead_lettered_and_counted(void **stat
     assert_true(e2e_metric("kpi_appointments_booked_total") == 2);
 }
 
+/* Inserts an outbox event for tenant A (payload printf-style). */
+static void emit(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(const char *name, const char *fmt, ...)
+{
+    char payload[1024], q[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(payload, sizeof payload, fmt, ap);
+    va_end(ap);
+    snprintf(q, sizeof q,
+             "INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id) VALUES ('%s', 1, '%s', '%s')",
+             name, payload, tenant_a);
+    pgtest_exec(E.pg, q);
+}
+
+/* A cancellation that overtakes its booking is retried (not lost, not dead-
+ * lettered) and applied once the booking is projected; a second booking
+ * event for the same appointment (new event_id) counts nothing. */
+static void test_reporting_cancel_before_booking_retried_then_applied(void **state)
+{
+    (void)state;
+    char now[40];
+    const char *appt = "00000000-0000-4000-8000-0000000000a1";
+    e2e_sql_text(now, sizeof now, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+    double booked = e2e_metric("kpi_appointments_booked_total");
+    double revenue = e2e_metric("kpi_attributed_revenue_cents_total");
+    double cancelled = e2e_metric("kpi_appointments_cancelled_total");
+    emit("AppointmentCancelled", "{\"tenant_id\":\"%s\",\"appointment_id\":\"%s\",\"price_cents\":5000,"
+         "\"cancelled_at\":\"%s\"}", tenant_a, appt, now);
+    wait_count(1, "SELECT count(*) FROM outbox_events WHERE event_name = 'AppointmentCancelled'"
+                  " AND dispatched_at IS NULL AND attempts >= 1 AND last_error LIKE '%not projected yet%'");
+#define BOOKING "{\"tenant_id\":\"%s\",\"appointment_id\":\"%s\",\"price_cents\":5000," \
+                "\"customer_phone\":\"" CALLER "\",\"conversation_id\":null,\"booked_at\":\"%s\"}"
+    emit("AppointmentBooked", BOOKING, tenant_a, appt, now);
+    emit("AppointmentBooked", BOOKING, tenant_a, appt, now);
+    wait_count(0, "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL");
+    assert_int_equal(pgtest_int(E.pg, "SELECT count(*) FROM reporting_appointments WHERE appointment_id ="
+                                      " '00000000-0000-4000-8000-0000000000a1' AND cancelled_at IS NOT NULL"), 1);
+    assert_true(e2e_metric("kpi_appointments_booked_total") == booked + 1);
+    assert_true(e2e_metric("kpi_attributed_revenue_cents_total") == revenue + 5000);
+    assert_true(e2e_metric("kpi_appointments_cancelled_total") == cancelled + 1);
+    assert_int_equal(pgtest_int(E.pg, "SELECT count(*) FROM outbox_events_errors WHERE event_name ="
+                                      " 'AppointmentCancelled'"), 0);
+    wait_rollup("2,2,1,3,2,15000,t,t");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_reporting_rollup_recomputes_quantiles_with_new_data),
         cmocka_unit_test(test_reporting_daily_route_answers_own_tenant),
         cmocka_unit_test(test_reporting_malformed_event_dead_lettered_and_counted),
+        cmocka_unit_test(test_reporting_cancel_before_booking_retried_then_applied),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
