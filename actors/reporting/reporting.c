@@ -68,6 +68,13 @@
 
 #define SQL_UNMARK "DELETE FROM reporting_dirty_days WHERE claimed_xid = txid_current()"
 
+/* The ledger keeps 35 days: appointments are protected by their natural key
+ * beyond that, activity events only by it (a replay of an older event would
+ * count its kpi counter again, nothing in the database). */
+#define SQL_PRUNE \
+    "DELETE FROM reporting_processed_events WHERE event_id IN (SELECT event_id FROM reporting_processed_events" \
+    " WHERE processed_at < now() - interval '35 days' LIMIT 5000)"
+
 static struct {
     struct nmc_metric *p95, *started, *first_replies, *window;
     struct nmc_metric *booked, *cancelled, *revenue, *lag, *errors;
@@ -169,6 +176,7 @@ static void rollup(struct reporting *r)
         { "reporting_claim", SQL_CLAIM, 0, { NULL } },
         { "reporting_recompute", SQL_RECOMPUTE, 0, { NULL } },
         { "reporting_unmark", SQL_UNMARK, 0, { NULL } },
+        { "reporting_prune", SQL_PRUNE, 0, { NULL } },
     };
     if (r->rollup_inflight || nmc_db_txn(r->app->db, r->actor, CK_ROLLUP, NULL, st, NMC_ARRAY_SIZE(st)) != 0)
         return;
@@ -180,12 +188,12 @@ static void rollup(struct reporting *r)
 static void on_rollup(struct reporting *r, const struct nmc_db_result *res)
 {
     r->rollup_inflight = 0;
-    if (res->status != 0 || res->nresults < 3) {
+    if (res->status != 0 || res->nresults < 4) {
         projection_error("daily_rollup", res->status != 0 ? res->status : NMC_EDB, res->message);
         r->dirty_local = 1; /* the marks are still there: try again on the next tick */
         return;
     }
-    /* results: claim, recompute, unmark */
+    /* results: claim, recompute, unmark, prune */
     const char *n = PQcmdTuples(res->results[0]);
     if (n != NULL && strcmp(n, ROLLUP_BATCH) == 0)
         r->dirty_local = 1; /* a full batch: more may be waiting */

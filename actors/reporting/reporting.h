@@ -18,7 +18,8 @@
  * recomputes dirty (tenant, day) rollups into reporting_daily every second
  * (one INSERT ... ON CONFLICT DO UPDATE per batch of 100 days) when it
  * marked some itself, else every NMC_REPORTING_SWEEP_MS (default 30000,
- * 1000..3600000; a bad value fails start-up naming the variable).
+ * 1000..3600000; a bad value fails start-up naming the variable). The
+ * same transaction prunes ledger rows older than 35 days.
  *
  * Route: GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD (at most 92
  * days, OWNER, TECH or X-API-Key) answers {"days":[...]}, one object per day

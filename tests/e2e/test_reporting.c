@@ -352,6 +352,19 @@ static void test_reporting_cancel_before_booking_retried_then_applied(void **sta
     wait_rollup("2,2,1,3,2,15000,t,t");
 }
 
+/* Ledger rows older than 35 days are pruned by the rollup's transaction;
+ * younger ones stay. */
+static void test_reporting_ledger_pruned_after_35_days(void **state)
+{
+    (void)state;
+    int64_t all = pgtest_int(E.pg, "SELECT count(*) FROM reporting_processed_events");
+    int64_t old = pgtest_int(E.pg, "SELECT count(*) FROM reporting_processed_events WHERE event_name = 'CallDetected'");
+    assert_true(old >= 1);
+    pgtest_exec(E.pg, "UPDATE reporting_processed_events SET processed_at = now() - interval '36 days'"
+                      " WHERE event_name = 'CallDetected'");
+    wait_count(all - old, "SELECT count(*) FROM reporting_processed_events");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_reporting_daily_route_answers_own_tenant),
         cmocka_unit_test(test_reporting_malformed_event_dead_lettered_and_counted),
         cmocka_unit_test(test_reporting_cancel_before_booking_retried_then_applied),
+        cmocka_unit_test(test_reporting_ledger_pruned_after_35_days),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
