@@ -7,6 +7,7 @@
 
 #include "actors/identity/auth.h"
 #include "actors/reporting/reporting.h"
+#include "runtime/trace.h"
 
 #define MSG_REPORT_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_REPORTING)
 
@@ -27,6 +28,7 @@ struct report_job {
     char from[11], to[11];
     char correlation_id[NMC_ID_LEN];
     struct nmc_trace_ctx trace;
+    struct nmc_span *span;   /* "reporting.project" or "reporting.daily", ended by free */
 };
 
 struct reporting {

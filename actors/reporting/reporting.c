@@ -134,6 +134,7 @@ void nmc_reporting_job_free(struct report_job *job)
         job->next->prev = job->prev;
     }
     nmc_reporting_event_clear(&job->e);
+    nmc_trace_span_end(job->span);
     free(job);
 }
 
@@ -223,6 +224,7 @@ static void fail_batch(struct reporting *r, int status, const char *message)
 {
     for (size_t i = 0; i < r->nbatch; i++) {
         projection_error(projector_name(r->batch[i]->e.projector), status, message);
+        nmc_trace_span_error(r->batch[i]->span, message != NULL && message[0] ? message : nmc_strerror(status));
         ack(r, r->batch[i]->ev.outbox_id, status, message);
         nmc_reporting_job_free(r->batch[i]);
     }
@@ -245,9 +247,12 @@ static void flush(struct reporting *r)
         st[r->nbatch] = j->e.stmt;
         r->batch[r->nbatch++] = j;
     }
+    struct nmc_msg ctx; /* the database spans nest under the first event's */
+    memset(&ctx, 0, sizeof ctx);
+    ctx.trace = r->batch[0]->span->ctx;
     r->batch_cookie = r->next_id++;
-    int rc = r->nbatch == 1 ? nmc_db_query(r->app->db, r->actor, r->batch_cookie, NULL, st)
-                            : nmc_db_txn(r->app->db, r->actor, r->batch_cookie, NULL, st, r->nbatch);
+    int rc = r->nbatch == 1 ? nmc_db_query(r->app->db, r->actor, r->batch_cookie, &ctx, st)
+                            : nmc_db_txn(r->app->db, r->actor, r->batch_cookie, &ctx, st, r->nbatch);
     if (rc != 0)
         fail_batch(r, rc, "reporting: could not submit the projection");
 }
@@ -265,6 +270,10 @@ static void on_event(struct reporting *r, const struct nmc_msg *msg)
     if (rc == 0) {
         j->e.stmt.params[0] = j->ev.event_id; /* point at the job's copies, not the local */
         j->e.stmt.params[1] = j->ev.event_name;
+        j->span = nmc_trace_span_start("reporting.project", &msg->trace);
+        nmc_trace_span_attr(j->span, "event_id", ev->event_id);
+        nmc_trace_span_attr(j->span, "event_name", ev->event_name);
+        nmc_trace_span_attr(j->span, "correlation_id", msg->correlation_id);
         queue_push(r, j);
         flush(r);
         return;
@@ -307,9 +316,11 @@ static void on_applied(struct reporting *r, struct report_job *j, const PGresult
 {
     if (pr == NULL || PQntuples(pr) != 1) {
         projection_error(projector_name(j->e.projector), NMC_EDB, "no result row");
+        nmc_trace_span_error(j->span, "the projection answered no row");
         ack(r, j->ev.outbox_id, NMC_EDB, "reporting: the projection answered no row");
     } else if (j->e.kind == 2 && col(pr, 2) == 0) {
         /* The cancellation overtook its booking (or the booking is dead-lettered): retry with backoff. */
+        nmc_trace_span_attr(j->span, "retry", "booking not projected yet");
         ack(r, j->ev.outbox_id, NMC_ENOTFOUND, "reporting: the cancelled appointment is not projected yet");
     } else {
         count_applied(r, j, col(pr, 0), col(pr, 1), col(pr, 2));

@@ -112,10 +112,14 @@ void nmc_reporting_report_start(struct reporting *r, struct report_job *j)
     memset(&ctx, 0, sizeof ctx);
     nmc_strlcpy(ctx.tenant_id, j->auth.who.tenant_id, sizeof ctx.tenant_id);
     nmc_strlcpy(ctx.correlation_id, j->correlation_id, sizeof ctx.correlation_id);
-    ctx.trace = j->trace;
+    j->span = nmc_trace_span_start("reporting.daily", &j->trace);
+    nmc_trace_span_attr(j->span, "tenant_id", j->auth.who.tenant_id);
+    nmc_trace_span_attr(j->span, "correlation_id", j->correlation_id);
+    ctx.trace = j->span->ctx;
     nmc_reporting_job_track(r, j);
     int rc = r->stopping ? NMC_ESHUTDOWN : nmc_db_query(r->app->db, r->actor, j->id, &ctx, &st);
     if (rc != 0) {
+        nmc_trace_span_error(j->span, nmc_strerror(rc));
         nmc_http_reply_error(j->auth.handle, 503, "unavailable", "the report could not be started; retry");
         nmc_reporting_job_free(j);
     }
@@ -127,8 +131,11 @@ void nmc_reporting_report_done(struct reporting *r, struct report_job *j, const 
     const PGresult *pr = res->status == 0 && res->nresults > 0 ? res->results[0] : NULL;
     const char *body = pr != NULL && PQntuples(pr) == 1 ? nmc_db_get(pr, 0, 0) : NULL;
     if (body != NULL) {
+        nmc_trace_span_attr_int(j->span, "http.status_code", 200);
         nmc_http_reply_json(j->auth.handle, 200, body);
     } else {
+        nmc_trace_span_attr_int(j->span, "http.status_code", 503);
+        nmc_trace_span_error(j->span, res->message[0] ? res->message : nmc_strerror(res->status));
         struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_ERROR, "reporting", "report.failed");
         nmc_log_ids(l, j->auth.who.tenant_id, j->correlation_id, NULL);
         nmc_log_error(l, res->status, res->message);
