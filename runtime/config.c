@@ -106,7 +106,25 @@ struct rule {
     X("SHORT_COMPLETED_MAX_SECONDS", "10", "longest call counted as short (0..600)", 0, K_INT,                \
       short_completed_max_seconds, 0, 600)                                                                     \
     X("FIRST_SMS_REPEAT_WINDOW_MINUTES", "60", "no second first-SMS to a caller within (0..10080)", 0, K_INT, \
-      first_sms_repeat_window_minutes, 0, 10080)
+      first_sms_repeat_window_minutes, 0, 10080)                                                               \
+    X("NMC_OUTBOX_LEASE_MS", "30000", "outbox claim lease; a dead instance's claims return after it", 0,       \
+      K_INT, outbox_lease_ms, 1000, 600000)                                                                    \
+    X("NMC_SMS_AMBIGUOUS_WAIT_MS", "30000", "wait before checking Twilio after an ambiguous send", 0, K_INT,   \
+      sms_ambiguous_wait_ms, 0, MS_HOUR)                                                                       \
+    X("NMC_SMS_PROVIDER_HOLD_RETRY_MS", "60000", "retry period of first replies held by a Twilio outage", 0,  \
+      K_INT, sms_provider_hold_retry_ms, 1000, MS_HOUR)                                                        \
+    X("NMC_SMS_PROVIDER_HOLD_MAX_MINUTES", "1440", "give up on outage-held replies after (1..10080)", 0,        \
+      K_INT, sms_provider_hold_max_minutes, 1, 10080)                                                          \
+    X("NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", "1440", "send compliance-held replies only within (1..10080)", 0, \
+      K_INT, sms_compliance_hold_max_minutes, 1, 10080)                                                        \
+    X("NMC_TWILIO_BREAKER_OPEN_MS", "120000", "Twilio circuit breaker: open time before half-open", 0, K_INT, \
+      twilio_breaker_open_ms, 1000, MS_HOUR)                                                                   \
+    X("NMC_TWILIO_BREAKER_CLOSE_AFTER_MS", "300000", "Twilio breaker: healthy half-open time before close", 0, \
+      K_INT, twilio_breaker_close_after_ms, 1000, MS_HOUR)                                                     \
+    X("NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "10", "Twilio breaker: share of traffic let through half-open",  \
+      0, K_INT, twilio_breaker_half_open_percent, 1, 100)                                                      \
+    X("NMC_REPORTING_SWEEP_MS", "30000", "how often reporting looks for days other instances marked", 0,       \
+      K_INT, reporting_sweep_ms, 1000, MS_HOUR)
 
 #define PUBLIC_ROW(name, def, help, secret, kind, field, min, max) {name, def, help, secret},
 #define RULE_ROW(name, def, help, secret, kind, field, min, max) {kind, offsetof(struct nmc_config, field), min, max},

@@ -59,6 +59,16 @@ struct nmc_config {
     int treat_short_completed_as_missed; /* TREAT_SHORT_COMPLETED_AS_MISSED=false */
     int short_completed_max_seconds;   /* SHORT_COMPLETED_MAX_SECONDS=10 */
     int first_sms_repeat_window_minutes; /* FIRST_SMS_REPEAT_WINDOW_MINUTES=60 */
+    /* operator tuning knobs (validated here; see nmc --help) */
+    int outbox_lease_ms;                 /* NMC_OUTBOX_LEASE_MS=30000 */
+    int sms_ambiguous_wait_ms;           /* NMC_SMS_AMBIGUOUS_WAIT_MS=30000 */
+    int sms_provider_hold_retry_ms;      /* NMC_SMS_PROVIDER_HOLD_RETRY_MS=60000 */
+    int sms_provider_hold_max_minutes;   /* NMC_SMS_PROVIDER_HOLD_MAX_MINUTES=1440 */
+    int sms_compliance_hold_max_minutes; /* NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES=1440 */
+    int twilio_breaker_open_ms;          /* NMC_TWILIO_BREAKER_OPEN_MS=120000 */
+    int twilio_breaker_close_after_ms;   /* NMC_TWILIO_BREAKER_CLOSE_AFTER_MS=300000 */
+    int twilio_breaker_half_open_percent;/* NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT=10 */
+    int reporting_sweep_ms;              /* NMC_REPORTING_SWEEP_MS=30000 */
 };
 
 typedef const char *(*nmc_getenv_cb)(const char *name, void *ud);

@@ -167,6 +167,12 @@ static const struct bad_case bad_cases[] = {
     {"SHORT_COMPLETED_MAX_SECONDS", "601", "from 0 to 600"},
     {"FIRST_SMS_REPEAT_WINDOW_MINUTES", "10081", "from 0 to 10080"},
     {"FIRST_SMS_REPEAT_WINDOW_MINUTES", "-1", "from 0 to 10080"},
+    {"NMC_OUTBOX_LEASE_MS", "999", "from 1000 to 600000"},
+    {"NMC_SMS_AMBIGUOUS_WAIT_MS", "soon", "integer"},
+    {"NMC_SMS_PROVIDER_HOLD_MAX_MINUTES", "0", "from 1 to 10080"},
+    {"NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", "10081", "from 1 to 10080"},
+    {"NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "101", "from 1 to 100"},
+    {"NMC_REPORTING_SWEEP_MS", "10", "from 1000 to 3600000"},
 };
 
 static void test_config_load_bad_values_name_the_variable(void **state)
