@@ -3,12 +3,14 @@
  *
  *   bench_first_sms --port 8080 --emulator-port 8089 --rate 500 --duration 10 [--pid N]
  *                   [--public-base http://127.0.0.1:8080] [--token test-auth-token]
- *                   [--to +15550001000] [--senders 128] [--drain 10]
+ *                   [--to +15550001000] [--senders 128] [--drain 10] [--first-caller 0]
  *
  * Start nmc with TWILIO_API_BASE=http://127.0.0.1:<emulator-port> and the
  * tenant owning --to. Call i is scheduled at start + i/rate (open loop:
  * latencies count from the scheduled time, so a stalled server cannot hide
- * its queueing); each has its own CallSid and From, and goes out on one of
+ * its queueing); each has its own CallSid and From (+1444 and 7 digits from
+ * --first-caller + i: reruns against one database need fresh callers, or
+ * the repeat-window gate blocks them), and goes out on one of
  * at most --senders keep-alive connections. The embedded emulator
  * answers POST .../Messages.json with 201 {"sid":"SM..","status":"queued"}
  * and matches each SMS to its call by To. After the last answer it waits
@@ -46,7 +48,7 @@ struct call {
 };
 
 static struct {
-    int port, emu_port, rate, duration, senders, drain_s;
+    int port, emu_port, rate, duration, senders, drain_s, first_caller;
     long pid;
     const char *public_base, *token, *to;
     struct call *calls;
@@ -65,7 +67,7 @@ static int64_t now_ns(void)
 
 static void caller_of(int i, char out[20])
 {
-    snprintf(out, 20, "+1444%07d", i);
+    snprintf(out, 20, "+1444%07d", B.first_caller + i);
 }
 
 static int connect_to(int port)
@@ -271,7 +273,7 @@ static void record_sms(const char *body)
     snprintf(enc, sizeof enc, "%.*s", (int)(n < 60 ? n : 60), to + 3);
     /* %2B1444NNNNNNN */
     const char *digits = strstr(enc, "1444");
-    int i = digits != NULL ? (int)strtol(digits + 4, NULL, 10) : -1;
+    int i = digits != NULL ? (int)strtol(digits + 4, NULL, 10) - B.first_caller : -1;
     if (i < 0 || i >= B.ncalls) {
         B.unmatched++;
         return;
@@ -304,7 +306,8 @@ static void serve_requests(struct econn *c)
         record_sms(end + 4);
         c->buf[total] = saved;
         char resp[256], json[128];
-        int jl = snprintf(json, sizeof json, "{\"sid\":\"SMbench%024ld\",\"status\":\"queued\"}", ++seq);
+        int jl = snprintf(json, sizeof json, "{\"sid\":\"SM%08x%024lx\",\"status\":\"queued\"}",
+                          (unsigned)getpid(), ++seq); /* unique across runs on one database */
         int n = snprintf(resp, sizeof resp, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
                          "Content-Length: %d\r\n\r\n%s", jl, json);
         if (write(c->fd, resp, (size_t)n) != n)
@@ -444,6 +447,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(k, "--rate")) B.rate = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--duration")) B.duration = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--senders")) B.senders = (int)strtol(v, NULL, 10);
+        else if (!strcmp(k, "--first-caller")) B.first_caller = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--drain")) B.drain_s = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--pid")) B.pid = strtol(v, NULL, 10);
         else if (!strcmp(k, "--public-base")) B.public_base = v;
@@ -452,9 +456,10 @@ static void parse_args(int argc, char **argv)
         else { fprintf(stderr, "bench_first_sms: unknown option %s\n", k); exit(2); }
     }
     if (B.port <= 0 || B.emu_port <= 0 || B.rate <= 0 || B.rate > 100000 || B.duration <= 0 || B.duration > 600 ||
-        B.senders <= 0 || B.senders > 4096 || B.drain_s < 1 || B.drain_s > 600) {
+        B.senders <= 0 || B.senders > 4096 || B.drain_s < 1 || B.drain_s > 600 ||
+        B.first_caller < 0 || B.first_caller > 9999999 - B.rate * B.duration) {
         fprintf(stderr, "usage: bench_first_sms --port N --emulator-port N [--rate R<=100000] [--duration S<=600]"
-                        " [--senders K<=4096] [--drain S] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
+                        " [--senders K<=4096] [--drain S] [--first-caller N] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
         exit(2);
     }
     if (B.public_base == NULL) {

@@ -16,8 +16,9 @@
 # Environment: LOG_LEVEL (warn), DB_POOL_SIZE (nmc's default when unset),
 # NMC_BENCH_PORT (18180), NMC_BENCH_EMU_PORT (18189), NMC_BENCH_PG_PORT
 # (55450), NMC_BENCH_PG_DIR (/tmp/nmc-perf-pg), NMC_BENCH_SENDERS (the
-# generator's default), NMC_BENCH_SKIP_BUILD=1, NMC_BENCH_PERF=1 (wraps
-# nmc in `perf record -g`, output in build-perf/perf-RATE.data).
+# generator's default), NMC_BENCH_SKIP_BUILD=1, NMC_BENCH_NMC (another nmc
+# binary, for A/B runs against an older build), NMC_BENCH_PERF=1 (wraps nmc
+# in `perf record -g`, output in build-perf/perf-RATE.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
@@ -30,6 +31,7 @@ pgport=${NMC_BENCH_PG_PORT:-55450}
 pgdir=${NMC_BENCH_PG_DIR:-/tmp/nmc-perf-pg}
 db=nmc_first_sms
 build=build-perf
+nmc=${NMC_BENCH_NMC:-$build/nmc}
 log_level=${LOG_LEVEL:-warn}
 token=bench-auth-token
 admin=bench-admin-key
@@ -54,14 +56,23 @@ export TWILIO_API_BASE=http://127.0.0.1:$emu TWILIO_ACCOUNT_SID=ACbench000000000
 export TWILIO_AUTH_TOKEN=$token ADMIN_API_KEY=$admin METRICS_BASIC_AUTH=bench:bench
 export FIRST_SMS_REPEAT_WINDOW_MINUTES=60
 
+# CPU ticks (utime + stime) of a process, and of our PostgreSQL cluster.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local pm t=0 p
+  pm=$(head -1 "$pgdir/data/postmaster.pid")
+  for p in $pm $(pgrep -P "$pm"); do t=$((t + $(ticks "$p"))); done
+  echo $t
+}
+
 run_one() {
   local rate=$1 secs=$2
   "$bindir/dropdb" -h "$pgdir/sock" -p "$pgport" -U nmc --if-exists "$db"
   "$bindir/createdb" -h "$pgdir/sock" -p "$pgport" -U nmc "$db"
-  "$build/nmc" migrate up >/dev/null
+  "$nmc" migrate up >/dev/null
   local wrap=()
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then wrap=(perf record -g -o "$build/perf-$rate.data" --); fi
-  "${wrap[@]}" "$build/nmc" serve >"$build/bench-first-sms-$rate.log" 2>&1 &
+  "${wrap[@]}" "$nmc" serve >"$build/bench-first-sms-$rate.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -74,9 +85,12 @@ run_one() {
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
   local senders=()
   if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
-  local out
+  local out nmc0 pg0 nmc1 pg1 hz
+  hz=$(getconf CLK_TCK)
+  nmc0=$(ticks "$npid") pg0=$(pg_ticks)
   out=$("$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$rate" --duration "$secs" \
     --pid "$npid" --token "$token" --to "$business" "${senders[@]}")
+  nmc1=$(ticks "$npid") pg1=$(pg_ticks)
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   pid=
@@ -84,8 +98,11 @@ run_one() {
   commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   out=${out%\}}
   printf '%s,\n' "${out%$'\n'}"
-  printf '  "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release"\n}\n' \
-    "$log_level" "${DB_POOL_SIZE:-default}" "$commit"
+  # CPU per call over the whole run (sending, draining): what a core buys
+  awk -v n=$((rate * secs)) -v a=$((nmc1 - nmc0)) -v b=$((pg1 - pg0)) -v hz="$hz" 'BEGIN {
+    printf "  \"nmc_cpu_ms_per_call\": %.3f, \"postgres_cpu_ms_per_call\": %.3f,\n", a * 1000 / hz / n, b * 1000 / hz / n }'
+  printf '  "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
+    "$log_level" "${DB_POOL_SIZE:-default}" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 while [ $# -ge 2 ]; do
