@@ -1,4 +1,4 @@
-/* The outbox dispatcher (owner: sms engineer): delivers the domain events
+/* The outbox dispatcher (owner: perf engineer): delivers the domain events
  * of outbox_events to subscribed actors, at least once, across instances.
  *
  * Wake-ups: NMC_MSG_OUTBOX_WAKE from a local writer (the fast path: no
@@ -11,6 +11,15 @@
  * OUTBOX_CONCURRENCY claims are outstanding. A failed delivery is retried
  * with exponential backoff and jitter; after OUTBOX_MAX_ATTEMPTS (or at
  * once for a permanent failure) the row moves to outbox_events_errors.
+ *
+ * Fast path (no claim round trip): a local writer that can inserts its
+ * event already leased to this instance (locked_by = the owner from
+ * nmc_outbox_lease_owner(), locked_until = now() + lease, attempts = 1) and,
+ * after COMMIT, hands it over with nmc_outbox_handoff(); it is delivered at
+ * once. If the handoff is lost (crash, full mailbox) the lease lapses and
+ * any instance claims the event as usual (outbox_handoffs_total{event_name}
+ * counts the fast deliveries). Settled events are marked
+ * dispatched together, at most FINAL_DELAY_MS (20 ms) after they settle.
  *
  * Acks (actors/app.h): status 0 = done; NMC_OUTBOX_PERMANENT = the event can
  * never succeed (dead-letter now, no retry); any other error = retry later.
@@ -26,6 +35,23 @@
 
 NMC_MUST_CHECK int nmc_outbox_init(struct nmc_app *app);
 void nmc_outbox_stop(struct nmc_app *app);
+
+/* Message type of a handoff (payload struct nmc_domain_event). */
+#define NMC_MSG_OUTBOX_HANDOFF (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_OUTBOX)
+
+/* The lease owner (this instance's id, a string owned by the outbox) a
+ * local writer puts in locked_by to hand its event over after COMMIT, with
+ * the lease length in *lease_ms (may be NULL). NULL when this instance does
+ * not dispatch (role web) or is stopping: insert the event unleased and
+ * send NMC_MSG_OUTBOX_WAKE instead. */
+const char *nmc_outbox_lease_owner(struct nmc_app *app, int64_t *lease_ms);
+
+/* Hands an event inserted with nmc_outbox_lease_owner()'s lease to the
+ * local dispatcher, after its COMMIT. Takes ev (payload_json owned,
+ * attempts = 1); tenant, correlation id and trace context are copied from
+ * ctx (may be NULL). Returns nmc_rt_send's result or NMC_ENOTFOUND; on
+ * failure the event is delivered once its lease lapses. */
+int nmc_outbox_handoff(struct nmc_rt *rt, struct nmc_domain_event *ev, const struct nmc_msg *ctx);
 
 /* Sends NMC_MSG_OUTBOX_WAKE to the local "outbox" actor, if there is one.
  * Call after the COMMIT that inserted events. */

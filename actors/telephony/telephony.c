@@ -1,4 +1,4 @@
-/* Telephony: the Twilio webhooks (owner: sms engineer). See telephony.h.
+/* Telephony: the Twilio webhooks (owner: perf engineer). See telephony.h.
  *
  * Path of one webhook: the route handler (on the loop, borrowed request)
  * parses the form, checks X-Twilio-Signature, validates the fields it needs
@@ -7,14 +7,19 @@
  * the hook, and when its mailbox is empty (everything that arrived in this
  * loop turn has been seen) writes the whole queue as ONE transaction: one
  * statement per webhook that inserts webhook_events (dedupe) and the domain
- * event together. After COMMIT it answers every request with empty TwiML,
- * then wakes the outbox: the SMS can only leave after the answer. */
+ * event together. The event is inserted already leased to this instance's
+ * outbox (actors/outbox/outbox.h), so after COMMIT it answers every request
+ * with empty TwiML and hands each event straight to the outbox, with no
+ * claim round trip; the SMS can only leave after the answer. An instance
+ * that does not dispatch (role web) inserts unleased events and wakes the
+ * outbox, which notifies the workers. */
 #include "actors/telephony/telephony.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
+#include "actors/outbox/outbox.h"
 #include "actors/telephony/telephony_sql.h"
 #include "http/body.h"
 #include "providers/twilio_sig.h"
@@ -59,6 +64,7 @@ struct batch {
     enum op_kind kind;
     struct hook *items;
     size_t n;
+    int leased;                /* events were inserted leased to our outbox: hand them over */
 };
 
 struct lookup {
@@ -441,13 +447,6 @@ static const PGresult *stmt_result(const struct nmc_db_result *res, size_t i, si
     return k < res->nresults ? res->results[k] : NULL;
 }
 
-static void wake_outbox(struct telephony *t)
-{
-    struct nmc_actor *ob = nmc_rt_actor_find(t->app->rt, "outbox");
-    if (ob != NULL)
-        (void)nmc_rt_send(ob, nmc_rt_msg_new(NMC_MSG_OUTBOX_WAKE, NULL, NULL));
-}
-
 static void log_unknown_number(const struct hook *h)
 {
     struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "telephony", "webhook.unknown_number");
@@ -536,17 +535,24 @@ static void on_webhook(struct telephony *t, struct nmc_msg *msg)
         start_lookup(t, h, to);
 }
 
-/* Fills the statement for one hook; params point into the hook. */
-static void hook_stmt(const struct hook *h, struct nmc_db_stmt *st, char *scratch, size_t scratch_len)
+/* The lease an event is inserted with (see actors/outbox/outbox.h). */
+struct lease {
+    const char *owner; /* NULL: unleased */
+    char ms[24];
+};
+
+/* Fills the statement for one hook; params point into the hook and l. */
+static void hook_stmt(const struct hook *h, const struct lease *l, struct nmc_db_stmt *st, char *scratch,
+                      size_t scratch_len)
 {
     const struct nmc_form *f = &h->form;
     memset(st, 0, sizeof *st);
     if (h->ep == EP_VOICE) {
         const char *dur = nmc_form_get(f, "CallDuration");
-        *st = (struct nmc_db_stmt){ "telephony_voice", NMC_TELEPHONY_SQL_VOICE, 10,
+        *st = (struct nmc_db_stmt){ "telephony_voice", NMC_TELEPHONY_SQL_VOICE, 12,
             { h->event_key, h->tenant_id, h->payload_json, nmc_form_get(f, "CallSid"), nmc_form_get(f, "From"),
               nmc_form_get(f, "To"), nmc_form_get(f, "CallStatus"), dur != NULL && dur[0] ? dur : NULL,
-              h->missed ? "true" : "false", h->correlation_id } };
+              h->missed ? "true" : "false", h->correlation_id, l->owner, l->ms } };
     } else if (h->ep == EP_SMS) {
         const char *body = nmc_form_get(f, "Body"), *nm = nmc_form_get(f, "NumMedia");
         *st = (struct nmc_db_stmt){ "telephony_sms", NMC_TELEPHONY_SQL_SMS, 8,
@@ -557,6 +563,8 @@ static void hook_stmt(const struct hook *h, struct nmc_db_stmt *st, char *scratc
             media = 0;
         snprintf(scratch, scratch_len, "%lld", (long long)media);
         st->params[st->nparams++] = scratch;
+        st->params[st->nparams++] = l->owner;
+        st->params[st->nparams++] = l->ms;
     } else {
         const char *err = nmc_form_get(f, "ErrorCode");
         *st = (struct nmc_db_stmt){ "telephony_status", NMC_TELEPHONY_SQL_STATUS, 5,
@@ -569,9 +577,14 @@ static int submit_batch(struct telephony *t, struct batch *b)
 {
     struct nmc_db_stmt st[BATCH_MAX];
     char scratch[BATCH_MAX][24];
+    struct lease l = { 0 };
+    int64_t lease_ms = 0;
+    l.owner = nmc_outbox_lease_owner(t->app, &lease_ms);
+    snprintf(l.ms, sizeof l.ms, "%lld", (long long)lease_ms);
+    b->leased = l.owner != NULL;
     size_t i = 0;
     for (struct hook *h = b->items; h != NULL; h = h->next, i++)
-        hook_stmt(h, &st[i], scratch[i], sizeof scratch[i]);
+        hook_stmt(h, &l, &st[i], scratch[i], sizeof scratch[i]);
     int rc = nmc_db_txn(t->app->db, t->actor, (uint64_t)(uintptr_t)b, NULL, st, b->n);
     if (rc == 0)
         t->txn_inflight++;
@@ -622,7 +635,33 @@ static const char *status_label(const char *st)
     return "other";
 }
 
-static void count_results(const struct hook *h, const PGresult *r, int *woke)
+/* Hands the event a hook's statement inserted, leased to our outbox, to
+ * the outbox (NMC_TELEPHONY_SQL_RESULT columns 2-5). Nonzero when it could
+ * not: the outbox must be woken to claim it instead. */
+static int hand_over(struct telephony *t, const struct hook *h, const PGresult *r)
+{
+    const char *id = nmc_db_get(r, 0, 2), *event_id = nmc_db_get(r, 0, 3), *payload = nmc_db_get(r, 0, 4);
+    const char *created = nmc_db_get(r, 0, 5);
+    if (id == NULL || event_id == NULL || payload == NULL)
+        return NMC_EINVAL;
+    struct nmc_domain_event *ev = nmc_xcalloc(1, sizeof *ev);
+    ev->outbox_id = strtoll(id, NULL, 10);
+    nmc_strlcpy(ev->event_id, event_id, sizeof ev->event_id);
+    nmc_strlcpy(ev->event_name, h->ep == EP_VOICE ? "CallDetected" : "InboundSmsReceived", sizeof ev->event_name);
+    ev->schema_version = 1;
+    ev->attempts = 1;
+    ev->payload_json = nmc_xstrdup(payload);
+    ev->created_at_ms = created != NULL ? strtoll(created, NULL, 10) : 0;
+    struct nmc_msg ctx = { 0 };
+    nmc_strlcpy(ctx.tenant_id, h->tenant_id, sizeof ctx.tenant_id);
+    nmc_strlcpy(ctx.correlation_id, h->correlation_id, sizeof ctx.correlation_id);
+    if (h->span != NULL)
+        ctx.trace = h->span->ctx; /* the consumers' spans continue the webhook's trace */
+    return nmc_outbox_handoff(t->app->rt, ev, &ctx);
+}
+
+static void count_results(struct telephony *t, const struct batch *b, const struct hook *h, const PGresult *r,
+                          int *wake)
 {
     const char *stored = r != NULL ? nmc_db_get(r, 0, 0) : NULL;
     const char *events = r != NULL ? nmc_db_get(r, 0, 1) : NULL;
@@ -634,7 +673,8 @@ static void count_results(const struct hook *h, const PGresult *r, int *woke)
         nmc_metrics_add(M.sms_status, labels, 1);
     }
     if (events != NULL && strcmp(events, "0") != 0) {
-        *woke = 1;
+        if (!b->leased || hand_over(t, h, r) != 0)
+            *wake = 1;
         if (h->ep == EP_VOICE)
             nmc_metrics_inc(M.calls_detected);
     }
@@ -681,17 +721,19 @@ static void on_batch_done(struct telephony *t, struct batch *b, const struct nmc
             fail_batch(b, res->status == NMC_ESHUTDOWN ? 503 : 500);
         return;
     }
-    int woke = 0;
+    int wake = 0;
     size_t i = 0;
     for (struct hook *h = b->items; h != NULL; i++) {
         struct hook *next = h->next;
-        count_results(h, stmt_result(res, i, b->n), &woke);
-        hook_answer(h, 200); /* answered right after COMMIT ... */
+        /* the handoff is a message: the outbox runs after this handler, so
+         * the answer goes out first and only then may the first SMS leave */
+        count_results(t, b, h, stmt_result(res, i, b->n), &wake);
+        hook_answer(h, 200); /* answered right after COMMIT */
         h = next;
     }
     free(b);
-    if (woke)
-        wake_outbox(t); /* ... and only then may the first SMS leave */
+    if (wake)
+        nmc_outbox_wake(t->app->rt);
 }
 
 static void on_db_result(struct telephony *t, struct nmc_msg *msg)

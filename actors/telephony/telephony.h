@@ -1,4 +1,4 @@
-/* Telephony: Twilio webhooks in, domain events out (owner: sms engineer).
+/* Telephony: Twilio webhooks in, domain events out (owner: perf engineer).
  *
  * Routes (registered when app->http is not NULL):
  *   POST /webhooks/twilio/voice-status    -> CallDetected when the call was missed
@@ -8,7 +8,9 @@
  * PUBLIC_BASE_URL + target), then handed to the actor "telephony", which
  * writes webhook_events (dedupe) and the outbox event in one transaction,
  * batching every webhook that arrived in the same loop turn into one
- * transaction, and answers each request with empty TwiML only after COMMIT.
+ * transaction, and answers each request with empty TwiML only after COMMIT;
+ * then it hands the events (inserted leased to the local outbox) straight
+ * to the outbox, which delivers them with no claim round trip.
  * The actor also accepts NMC_MSG_CACHE_INVALIDATE (number -> tenant cache). */
 #ifndef NMC_ACTORS_TELEPHONY_TELEPHONY_H
 #define NMC_ACTORS_TELEPHONY_TELEPHONY_H

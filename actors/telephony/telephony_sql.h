@@ -1,4 +1,4 @@
-/* SQL of the telephony actor (owner: sms engineer). Each webhook is ONE
+/* SQL of the telephony actor (owner: perf engineer). Each webhook is ONE
  * statement: the webhook_events insert is the dedupe, and every later CTE
  * runs only for a row it returned, so a replay writes nothing else. */
 #ifndef NMC_ACTORS_TELEPHONY_TELEPHONY_SQL_H
@@ -8,10 +8,23 @@
 
 #define NMC_TELEPHONY_SQL_NUMBER_TENANT "SELECT tenant_id FROM tenant_phone_numbers WHERE e164 = $1"
 
+/* The lease columns of an event inserted for the outbox's fast path
+ * (actors/outbox/outbox.h): owner $o (NULL: unleased), lease ms $l. */
+#define NMC_TELEPHONY_LEASE_COLS(o, l) \
+    o "::text, CASE WHEN " o "::text IS NULL THEN NULL ELSE now() + " l "::bigint * interval '1 millisecond' END," \
+    " CASE WHEN " o "::text IS NULL THEN 0 ELSE 1 END"
+
+/* What a webhook statement returns: (stored, events) 0/1 each, then the
+ * event (id, event_id, payload, created_at in epoch ms; NULL without one). */
+#define NMC_TELEPHONY_SQL_RESULT \
+    " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int, ev.id, ev.event_id," \
+    "  ev.payload::text, (extract(epoch FROM ev.created_at) * 1000)::bigint FROM (SELECT 1) one LEFT JOIN ev ON true"
+
 /* $1 event key, $2 tenant, $3 payload, $4 CallSid, $5 From, $6 To,
- * $7 CallStatus, $8 CallDuration, $9 missed, $10 correlation id.
- * Returns (stored, events): 0/1 each. missed_calls' unique key keeps one
- * event per call even if Twilio sends the final status with a new token. */
+ * $7 CallStatus, $8 CallDuration, $9 missed, $10 correlation id, $11 lease
+ * owner, $12 lease ms. Returns NMC_TELEPHONY_SQL_RESULT. missed_calls'
+ * unique key keeps one event per call even if Twilio sends the final
+ * status with a new token. */
 #define NMC_TELEPHONY_SQL_VOICE \
     "WITH wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
@@ -22,27 +35,32 @@
     "  SELECT $2::uuid, $4, $5, $6, $7, $8::int, wh.received_at FROM wh WHERE $9::boolean" \
     "  ON CONFLICT (tenant_id, call_sid) DO NOTHING RETURNING id, detected_at)," \
     " ev AS (" \
-    "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id)" \
+    "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
+    "    locked_by, locked_until, attempts)" \
     "  SELECT 'CallDetected', 1, jsonb_build_object('tenant_id', $2::text, 'call_sid', $4::text," \
     "    'from', $5::text, 'to', $6::text, 'call_status', $7::text, 'duration_seconds', $8::int," \
     "    'missed_call_id', mc.id, 'detected_at', " NMC_TELEPHONY_TS("mc.detected_at") ")," \
-    "    $2::uuid, $10, 'twilio:' || $1 FROM mc RETURNING id)" \
-    " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int"
+    "    $2::uuid, $10, 'twilio:' || $1, " NMC_TELEPHONY_LEASE_COLS("$11", "$12") \
+    "  FROM mc RETURNING id, event_id, payload, created_at)" \
+    NMC_TELEPHONY_SQL_RESULT
 
 /* $1 event key, $2 tenant, $3 payload, $4 MessageSid, $5 From, $6 To,
- * $7 Body, $8 correlation id, $9 NumMedia. */
+ * $7 Body, $8 correlation id, $9 NumMedia, $10 lease owner, $11 lease ms.
+ * Returns NMC_TELEPHONY_SQL_RESULT. */
 #define NMC_TELEPHONY_SQL_SMS \
     "WITH wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
     "  VALUES ('twilio', $1, $2::uuid, $3::jsonb)" \
     "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING received_at)," \
     " ev AS (" \
-    "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id)" \
+    "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
+    "    locked_by, locked_until, attempts)" \
     "  SELECT 'InboundSmsReceived', 1, jsonb_build_object('tenant_id', $2::text, 'message_sid', $4::text," \
     "    'from', $5::text, 'to', $6::text, 'body', $7::text, 'num_media', $9::int," \
     "    'received_at', " NMC_TELEPHONY_TS("wh.received_at") ")," \
-    "    $2::uuid, $8, 'twilio:' || $1 FROM wh RETURNING id)" \
-    " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int"
+    "    $2::uuid, $8, 'twilio:' || $1, " NMC_TELEPHONY_LEASE_COLS("$10", "$11") \
+    "  FROM wh RETURNING id, event_id, payload, created_at)" \
+    NMC_TELEPHONY_SQL_RESULT
 
 /* $1 event key, $2 payload, $3 our message id (?mid=, may be NULL),
  * $4 MessageSid, $5 MessageStatus, $6 ErrorCode. The status moves forward
