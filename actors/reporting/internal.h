@@ -14,8 +14,9 @@
 #define REPORT_MAX_BATCH 64 /* NMC_DB_MAX_STMTS: events applied in one transaction */
 
 /* Work waiting for the database, found again by id (the DB cookie), so a
- * result arriving after stop finds nothing instead of freed memory. Event
- * jobs wait in the queue until a batch takes them, then in r->batch. */
+ * result for a job already answered finds nothing instead of freed memory.
+ * Event jobs wait in the queue until a batch takes them, then in r->batch.
+ * nmc_reporting_stop() frees them all with the state. */
 struct report_job {
     struct report_job *prev, *next;
     uint64_t id;
@@ -39,7 +40,6 @@ struct reporting {
     int dirty_local;   /* this instance marked days since the last recompute */
     int sweep_ticks;   /* recompute anyway every sweep_every ticks (marks of other instances) */
     int sweep_every;   /* NMC_REPORTING_SWEEP_MS / ROLLUP_MS */
-    int stopping;
     uint64_t next_id;
     struct report_job live; /* sentinel */
     /* Group commit: events that arrive while a batch is in the database

@@ -370,7 +370,7 @@ static void on_db(struct reporting *r, const struct nmc_msg *msg)
 static void arm(struct reporting *r, uint64_t cookie)
 {
     uint64_t *id = cookie == CK_REFRESH ? &r->p95_timer : &r->rollup_timer;
-    if (r->stopping || nmc_rt_timer_start(r->actor, cookie == CK_REFRESH ? REFRESH_MS : ROLLUP_MS, cookie, id) != 0)
+    if (nmc_rt_timer_start(r->actor, cookie == CK_REFRESH ? REFRESH_MS : ROLLUP_MS, cookie, id) != 0)
         *id = 0;
 }
 
@@ -387,14 +387,31 @@ static void on_timer(struct reporting *r, uint64_t cookie)
     arm(r, cookie);
 }
 
+/* Mail that reaches the actor after nmc_reporting_stop() freed the state
+ * (between stop and nmc_rt_stop): late database results, events the
+ * outbox redelivers after its lease, a report request the auth step let
+ * through (answered 503). The runtime frees each message and its payload. */
+static void on_stopped(struct nmc_msg *msg)
+{
+    if (msg->type == MSG_REPORT_REQ && msg->payload != NULL) {
+        const struct report_job *j = msg->payload;
+        (void)nmc_http_reply_error(j->auth.handle, 503, "unavailable", "the server is shutting down; retry");
+    }
+}
+
+/* The actor's state is the app, not the module: the module is looked up
+ * per message so that nothing reads it once stop has freed it. */
 static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
-    struct reporting *r = state;
+    struct reporting *r = ((struct nmc_app *)state)->modules[NMC_SLOT_REPORTING];
     (void)self;
+    if (r == NULL) {
+        on_stopped(msg);
+        return;
+    }
     switch (msg->type) {
     case NMC_MSG_DOMAIN_EVENT:
-        if (!r->stopping)
-            on_event(r, msg);
+        on_event(r, msg);
         break;
     case NMC_MSG_DB_RESULT:
         on_db(r, msg);
@@ -452,7 +469,7 @@ int nmc_reporting_init(struct nmc_app *app)
     if (rc == 0)
         rc = nmc_identity_auth_init(app);
     if (rc == 0)
-        rc = nmc_rt_actor_create(app->rt, "reporting", on_message, r, 0, &r->actor);
+        rc = nmc_rt_actor_create(app->rt, "reporting", on_message, app, 0, &r->actor);
     if (rc == 0)
         rc = subscribe(app, r);
     if (rc != 0) {
@@ -467,22 +484,25 @@ int nmc_reporting_init(struct nmc_app *app)
     return app->http != NULL ? nmc_reporting_routes(r) : 0;
 }
 
+/* Frees everything the module owns, at once: the actor and the runtime
+ * outlive the module (nmc_rt_stop comes later), and what still reaches the
+ * actor finds the slot empty (on_stopped). Work in the database is
+ * abandoned: its events are redelivered by the outbox after the lease, its
+ * report requests are answered by the HTTP server's shutdown. */
 void nmc_reporting_stop(struct nmc_app *app)
 {
     struct reporting *r = app->modules[NMC_SLOT_REPORTING];
     if (r == NULL)
         return;
-    r->stopping = 1;
+    app->modules[NMC_SLOT_REPORTING] = NULL;
     nmc_rt_timer_cancel(app->rt, r->p95_timer);
     nmc_rt_timer_cancel(app->rt, r->rollup_timer);
-    r->p95_timer = r->rollup_timer = 0;
     while (r->live.next != &r->live)
         nmc_reporting_job_free(r->live.next);
     while (r->queue.next != &r->queue)
         nmc_reporting_job_free(r->queue.next);
     for (size_t i = 0; i < r->nbatch; i++)
         nmc_reporting_job_free(r->batch[i]);
-    r->nbatch = 0;
-    r->batch_cookie = 0; /* its late result is dropped; the outbox redelivers after the lease */
+    free(r);
     nmc_identity_auth_stop(app);
 }

@@ -39,6 +39,10 @@
 #define NMC_REPORTING_MAX_DAYS 92
 
 NMC_MUST_CHECK int nmc_reporting_init(struct nmc_app *app);
+/* Cancels the timers and frees the module's state and its jobs (work in the
+ * database is abandoned; the outbox redelivers unacked events). The actor
+ * stays registered until nmc_rt_destroy() and drops what still reaches it
+ * (a report request gets 503); call before nmc_rt_stop(). */
 void nmc_reporting_stop(struct nmc_app *app);
 
 /* Checks a report range: from and to are dates "YYYY-MM-DD", from <= to,

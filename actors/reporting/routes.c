@@ -83,15 +83,9 @@ static void payload_free(void *p)
     nmc_reporting_job_free(p);
 }
 
-static void on_daily(struct nmc_http_req *req, void *ud)
+/* Hands the request to the actor through the auth step. */
+static void submit(struct reporting *r, struct nmc_http_req *req, const char *from, const char *to)
 {
-    struct reporting *r = ud;
-    char err[128];
-    char *from = nmc_http_req_query(req, "from"), *to = nmc_http_req_query(req, "to");
-    if (nmc_reporting_parse_range(from, to, err, sizeof err) != 0) {
-        nmc_http_respond_error(req, 400, "invalid_request", err);
-        goto out;
-    }
     struct report_job *j = nmc_reporting_job_new(1);
     nmc_strlcpy(j->from, from, sizeof j->from);
     nmc_strlcpy(j->to, to, sizeof j->to);
@@ -100,7 +94,21 @@ static void on_daily(struct nmc_http_req *req, void *ud)
     struct nmc_msg *m = nmc_rt_msg_new(MSG_REPORT_REQ, j, payload_free);
     nmc_identity_auth_msg_from_req(m, req);
     nmc_identity_auth_submit(r->app, req, NMC_AUTH_ALLOW_ANY, &j->auth, r->actor, m);
-out:
+}
+
+/* ud is the app: the module is looked up per request (NULL once stopped). */
+static void on_daily(struct nmc_http_req *req, void *ud)
+{
+    struct reporting *r = ((struct nmc_app *)ud)->modules[NMC_SLOT_REPORTING];
+    char err[128];
+    char *from = nmc_http_req_query(req, "from"), *to = nmc_http_req_query(req, "to");
+    if (r == NULL) {
+        nmc_http_respond_error(req, 503, "unavailable", "the server is shutting down; retry");
+    } else if (nmc_reporting_parse_range(from, to, err, sizeof err) != 0) {
+        nmc_http_respond_error(req, 400, "invalid_request", err);
+    } else {
+        submit(r, req, from, to);
+    }
     free(from);
     free(to);
 }
@@ -117,7 +125,7 @@ void nmc_reporting_report_start(struct reporting *r, struct report_job *j)
     nmc_trace_span_attr(j->span, "correlation_id", j->correlation_id);
     ctx.trace = j->span->ctx;
     nmc_reporting_job_track(r, j);
-    int rc = r->stopping ? NMC_ESHUTDOWN : nmc_db_query(r->app->db, r->actor, j->id, &ctx, &st);
+    int rc = nmc_db_query(r->app->db, r->actor, j->id, &ctx, &st);
     if (rc != 0) {
         nmc_trace_span_error(j->span, nmc_strerror(rc));
         nmc_http_reply_error(j->auth.handle, 503, "unavailable", "the report could not be started; retry");
@@ -147,5 +155,5 @@ void nmc_reporting_report_done(struct reporting *r, struct report_job *j, const 
 
 int nmc_reporting_routes(struct reporting *r)
 {
-    return nmc_http_server_route(r->app->http, "GET", "/v1/reports/daily", on_daily, r);
+    return nmc_http_server_route(r->app->http, "GET", "/v1/reports/daily", on_daily, r->app);
 }

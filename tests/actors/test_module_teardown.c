@@ -28,7 +28,6 @@ const char *__lsan_default_suppressions(void)
            "leak:nmc_telephony_init\n"
            "leak:nmc_outbox_init\n"
            "leak:nmc_outbox_subscribe\n"
-           "leak:nmc_reporting_init\n"
            "leak:uv_loop_init\n"
            "leak:libuv.so\n"
            "leak:libcurl.so\n";
