@@ -78,7 +78,6 @@ struct conversation {
     int64_t compliance_hold_max_min;
     int64_t provider_hold_retry_ms, provider_hold_max_min;
     uint64_t provider_timer;
-    int stopping;
     struct job *jobs;
 };
 
@@ -123,6 +122,18 @@ static void job_free(struct job *j)
     free(j->inbound_body);
     nmc_trace_span_end(j->span);
     free(j);
+}
+
+/* Every job, bare carriers included, is on cv->jobs until freed, so that
+ * nmc_conversation_stop() can free what is still in flight. */
+static void job_link(struct conversation *cv, struct job *j)
+{
+    j->cv = cv;
+    j->prev = NULL;
+    j->next = cv->jobs;
+    if (cv->jobs != NULL)
+        cv->jobs->prev = j;
+    cv->jobs = j;
 }
 
 /* The single exit of a job: acks the outbox (status 0 done, else retry, or
@@ -236,7 +247,7 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
 {
     const struct nmc_domain_event *ev = msg->payload;
     struct job *j = nmc_xcalloc(1, sizeof *j);
-    j->cv = cv;
+    job_link(cv, j);
     j->outbox_id = ev->outbox_id;
     j->attempts = ev->attempts;
     nmc_strlcpy(j->event_id, ev->event_id, sizeof j->event_id);
@@ -246,10 +257,6 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
               : strcmp(ev->event_name, "InboundSmsReceived") == 0      ? JOB_SMS
               : strcmp(ev->event_name, "ComplianceStatusChanged") == 0 ? JOB_COMPLIANCE
                                                                        : JOB_RELEASE;
-    j->next = cv->jobs;
-    if (cv->jobs != NULL)
-        cv->jobs->prev = j;
-    cv->jobs = j;
     j->span = nmc_trace_span_start("conversation.first_reply", &msg->trace);
     nmc_trace_span_attr(j->span, "event_id", ev->event_id);
     nmc_trace_span_attr(j->span, "correlation_id", msg->correlation_id);
@@ -705,7 +712,7 @@ static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
             on_provider_released(cv, res);
         else if (res->status == 0)
             nmc_outbox_wake(cv->app->rt);
-        free(j);
+        job_free(j);
         return;
     }
     if (res->status != 0) {
@@ -731,9 +738,16 @@ static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
     }
 }
 
+/* The actor's state is the app, not the module: mail that arrives after
+ * nmc_conversation_stop() freed the module (late database results, the
+ * NMC_ECANCELED completions of the destroyed http client, events the
+ * outbox redelivers) finds the slot empty and is dropped; the runtime
+ * frees each message and its payload. */
 static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
-    struct conversation *cv = state;
+    struct conversation *cv = ((struct nmc_app *)state)->modules[NMC_SLOT_CONVERSATION];
+    if (cv == NULL)
+        return;
     switch (msg->type) {
     case NMC_MSG_DOMAIN_EVENT:
         on_event(cv, msg);
@@ -761,12 +775,12 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 
 static void release_held(struct conversation *cv)
 {
-    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie; not in cv->jobs */
-    j->cv = cv;
+    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie */
+    job_link(cv, j);
     j->state = J_RELEASE_ALL;
     struct nmc_db_stmt st = { "conv_release", NMC_CONV_SQL_RELEASE, 0, { NULL } };
     if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0)
-        free(j);
+        job_free(j);
 }
 
 /* ---- provider holds ---- */
@@ -775,8 +789,8 @@ static void release_held(struct conversation *cv)
 
 static void arm_provider_release(struct conversation *cv)
 {
-    if (cv->stopping || nmc_rt_timer_start(cv->actor, (uint64_t)cv->provider_hold_retry_ms, CK_PROVIDER_TIMER,
-                                           &cv->provider_timer) != 0)
+    uint64_t ms = (uint64_t)cv->provider_hold_retry_ms;
+    if (nmc_rt_timer_start(cv->actor, ms, CK_PROVIDER_TIMER, &cv->provider_timer) != 0)
         cv->provider_timer = 0;
 }
 
@@ -785,14 +799,14 @@ static void arm_provider_release(struct conversation *cv)
  * down they come back to hold at the last one. */
 static void release_provider(struct conversation *cv)
 {
-    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie; not in cv->jobs */
-    j->cv = cv;
+    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie */
+    job_link(cv, j);
     j->state = J_RELEASE_PROVIDER;
     char max_min[24];
     snprintf(max_min, sizeof max_min, "%lld", (long long)cv->provider_hold_max_min);
     struct nmc_db_stmt st = { "conv_release_provider", NMC_CONV_SQL_RELEASE_PROVIDER, 1, { max_min } };
     if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0)
-        free(j);
+        job_free(j);
 }
 
 static void on_provider_released(struct conversation *cv, const struct nmc_db_result *res)
@@ -918,6 +932,22 @@ static int subscribe(struct conversation *cv)
     return 0;
 }
 
+/* Frees the module's state; the actor stays (runtime-owned) and finds the
+ * slot empty. Jobs in flight are dropped without an ack: the outbox
+ * redelivers their events after the lease. The Twilio client goes before
+ * the http client it borrows; the http client completes its pending calls
+ * with NMC_ECANCELED (dropped, see on_message), frees its breakers, and
+ * frees itself once the loop has run its handles' close callbacks. Never
+ * called from a libcurl callback. */
+static void conversation_free(struct conversation *cv)
+{
+    while (cv->jobs != NULL)
+        job_free(cv->jobs);
+    nmc_prov_twilio_destroy(cv->twilio);
+    nmc_prov_http_destroy(cv->http);
+    free(cv);
+}
+
 int nmc_conversation_init(struct nmc_app *app)
 {
     struct conversation *cv = nmc_xcalloc(1, sizeof *cv);
@@ -930,13 +960,13 @@ int nmc_conversation_init(struct nmc_app *app)
     register_metrics();
     int rc = knobs_from_env(cv);
     if (rc == 0)
-        rc = nmc_rt_actor_create(app->rt, "conversation", on_message, cv, 0, &cv->actor);
+        rc = nmc_rt_actor_create(app->rt, "conversation", on_message, app, 0, &cv->actor);
     if (rc == 0)
         rc = create_twilio(cv);
     if (rc == 0)
         rc = subscribe(cv);
     if (rc != 0) {
-        free(cv);
+        conversation_free(cv);
         return rc;
     }
     app->modules[NMC_SLOT_CONVERSATION] = cv;
@@ -953,8 +983,7 @@ void nmc_conversation_stop(struct nmc_app *app)
     struct conversation *cv = app->modules[NMC_SLOT_CONVERSATION];
     if (cv == NULL)
         return;
-    /* in-flight jobs finish or are re-delivered after a restart */
-    cv->stopping = 1;
+    app->modules[NMC_SLOT_CONVERSATION] = NULL;
     nmc_rt_timer_cancel(app->rt, cv->provider_timer);
-    cv->provider_timer = 0;
+    conversation_free(cv);
 }

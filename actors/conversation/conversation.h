@@ -31,6 +31,12 @@
 #include "actors/app.h"
 
 NMC_MUST_CHECK int nmc_conversation_init(struct nmc_app *app);
+/* Cancels the provider-hold timer, destroys the Twilio and http clients
+ * (async: the http client frees itself once the loop has closed its
+ * handles) and frees the module's state and its jobs in flight (unacked:
+ * the outbox redelivers them). The actor stays registered until
+ * nmc_rt_destroy() and drops what still reaches it. Call before nmc_rt_stop()
+ * and never from a libcurl callback. */
 void nmc_conversation_stop(struct nmc_app *app);
 
 /* Pauses (1) or resumes (0) outbound SMS on this instance. While paused,
