@@ -430,23 +430,6 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
     }
 }
 
-/* NMC_REPORTING_SWEEP_MS (default 30000, 1000..3600000): how often days
- * marked dirty by other instances (or left by a crash) are looked for when
- * this instance marked none. */
-static int sweep_from_env(struct reporting *r)
-{
-    const char *s = getenv("NMC_REPORTING_SWEEP_MS");
-    int64_t ms = 30000;
-    if (s != NULL && s[0] != '\0' && nmc_parse_i64(s, 1000, 3600000, &ms) != 0) {
-        struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_ERROR, "reporting", "config.invalid");
-        nmc_log_msgf(l, "NMC_REPORTING_SWEEP_MS: must be an integer in 1000..3600000 (milliseconds)");
-        nmc_log_end(l);
-        return NMC_EINVAL;
-    }
-    r->sweep_every = (int)(ms / ROLLUP_MS);
-    return 0;
-}
-
 static int subscribe(struct nmc_app *app, struct reporting *r)
 {
     static const char *const names[] = {"ConversationStarted", "FirstReplySent", "CallDetected",
@@ -465,9 +448,11 @@ int nmc_reporting_init(struct nmc_app *app)
     r->live.next = r->live.prev = &r->live;
     r->queue.next = r->queue.prev = &r->queue;
     register_metrics();
-    int rc = sweep_from_env(r);
-    if (rc == 0)
-        rc = nmc_identity_auth_init(app);
+    /* NMC_REPORTING_SWEEP_MS (validated by runtime/config.c): how often days
+     * marked dirty by other instances (or left by a crash) are looked for
+     * when this instance marked none. */
+    r->sweep_every = app->cfg->reporting_sweep_ms / ROLLUP_MS;
+    int rc = nmc_identity_auth_init(app);
     if (rc == 0)
         rc = nmc_rt_actor_create(app->rt, "reporting", on_message, app, 0, &r->actor);
     if (rc == 0)
