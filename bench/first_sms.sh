@@ -6,12 +6,15 @@
 # Builds nmc and bench_first_sms (Release, build-perf/, -j2), starts a
 # private PostgreSQL with scripts/pg.sh on its own port, and for each
 # RATE/SECONDS pair: recreates the database (every run starts from the same
-# empty schema, so the repeat-window gate never sees an earlier run's
-# callers), migrates, starts nmc with TWILIO_API_BASE pointing at the
+# schema), migrates, starts nmc with TWILIO_API_BASE pointing at the
 # bench's embedded Twilio emulator, creates the tenant through the admin
-# API, runs the open-loop generator and prints its JSON (latencies,
-# lost/duplicated, achieved rate, nmc RSS now and at peak) plus the
-# settings used. Everything stops on exit.
+# API, warms up (NMC_BENCH_WARMUP_CALLS calls, default 1000, at up to
+# 500/s, then ANALYZE: a production database has statistics, and plans
+# cached while the tables were empty can be far off; see bench/README.md),
+# runs the open-loop generator with fresh callers and prints its JSON
+# (latencies, lost/duplicated, achieved rate, nmc RSS now and at peak, CPU
+# per call of nmc and of PostgreSQL) plus the settings used. Everything
+# stops on exit.
 #
 # Environment: LOG_LEVEL (warn), DB_POOL_SIZE (nmc's default when unset),
 # NMC_BENCH_PORT (18180), NMC_BENCH_EMU_PORT (18189), NMC_BENCH_PG_PORT
@@ -81,7 +84,13 @@ run_one() {
   curl -fsS -o /dev/null -X POST -H "X-Admin-API-Key: $admin" -H 'Content-Type: application/json' \
     -d "{\"name\":\"Bench Plumbing\",\"timezone\":\"UTC\",\"phone_numbers\":[\"$business\"],\"compliance_status\":\"approved\"}" \
     "http://127.0.0.1:$port/v1/admin/tenants"
-  local npid=$pid
+  local npid=$pid warm=${NMC_BENCH_WARMUP_CALLS:-1000}
+  if [ "$warm" -gt 0 ]; then
+    local wrate=$((rate < 500 ? rate : 500))
+    "$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$wrate" \
+      --duration $(((warm + wrate - 1) / wrate)) --first-caller 9000000 --token "$token" --to "$business" >/dev/null
+    "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -qc "VACUUM ANALYZE" >/dev/null
+  fi
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
   local senders=()
   if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
