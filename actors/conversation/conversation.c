@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/conversation/batch.h"
 #include "actors/conversation/conversation_sql.h"
 #include "actors/outbox/outbox.h"
 #include "actors/telephony/telephony.h"
@@ -79,6 +80,7 @@ struct conversation {
     int64_t provider_hold_retry_ms, provider_hold_max_min;
     uint64_t provider_timer;
     struct job *jobs;
+    struct nmc_conversation_batch *batch; /* jobs of one loop turn share round trips (batch.h) */
 };
 
 static struct {
@@ -158,9 +160,7 @@ static void job_finish(struct job *j, int status, const char *why)
 static int submit(struct job *j, enum job_state next, const struct nmc_db_stmt *st, size_t n, int txn)
 {
     j->state = next;
-    struct nmc_db_pool *db = j->cv->app->db;
-    uint64_t ck = (uint64_t)(uintptr_t)j;
-    return txn ? nmc_db_txn(db, j->cv->actor, ck, &j->ctx, st, n) : nmc_db_query(db, j->cv->actor, ck, &j->ctx, st);
+    return nmc_conversation_batch_submit(j->cv->batch, (uint64_t)(uintptr_t)j, &j->ctx, st, n, txn);
 }
 
 static const PGresult *result_of(const struct nmc_db_result *res, size_t index, size_t nstmts)
@@ -703,10 +703,8 @@ static void on_compliance_released(struct job *j, const PGresult *r)
 
 /* ---- dispatch ---- */
 
-static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
+static void job_db_result(struct conversation *cv, struct job *j, const struct nmc_db_result *res)
 {
-    struct job *j = (struct job *)(uintptr_t)msg->cookie;
-    const struct nmc_db_result *res = msg->payload;
     if (j->state == J_RELEASE_ALL || j->state == J_RELEASE_PROVIDER) {
         if (j->state == J_RELEASE_PROVIDER)
             on_provider_released(cv, res);
@@ -736,6 +734,18 @@ static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
         job_finish(j, NMC_EINVAL, "unexpected database result");
         break;
     }
+}
+
+/* nmc_conversation_batch_deliver_cb: one job's share of a grouped result. */
+static void on_job_result(void *ud, uint64_t cookie, const struct nmc_db_result *res)
+{
+    job_db_result(ud, (struct job *)(uintptr_t)cookie, res);
+}
+
+static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
+{
+    if (!nmc_conversation_batch_on_result(cv->batch, msg))
+        job_db_result(cv, (struct job *)(uintptr_t)msg->cookie, msg->payload);
 }
 
 /* The actor's state is the app, not the module: mail that arrives after
@@ -769,6 +779,9 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
     default:
         break;
     }
+    /* everything of this turn has been seen: its database work goes out together */
+    if (nmc_rt_actor_depth(self) == 0)
+        nmc_conversation_batch_flush(cv->batch);
 }
 
 /* ---- pause ---- */
@@ -920,6 +933,15 @@ static int create_twilio(struct conversation *cv)
     return 0;
 }
 
+static int create_batch(struct conversation *cv)
+{
+    static const char *const read_only[] = { "conv_load", NULL };
+    struct nmc_conversation_batch_opts o = { .db = cv->app->db, .actor = cv->actor, .deliver = on_job_result,
+                                             .ud = cv, .async_commit_stmt = "conv_async_commit",
+                                             .read_only_stmts = read_only };
+    return nmc_conversation_batch_create(&o, &cv->batch);
+}
+
 static int subscribe(struct conversation *cv)
 {
     static const char *const events[] = { "CallDetected", "InboundSmsReceived", "SmsSendReleased",
@@ -945,6 +967,7 @@ static void conversation_free(struct conversation *cv)
         job_free(cv->jobs);
     nmc_prov_twilio_destroy(cv->twilio);
     nmc_prov_http_destroy(cv->http);
+    nmc_conversation_batch_free(cv->batch); /* its groups in flight are dropped with the mail */
     free(cv);
 }
 
@@ -961,6 +984,8 @@ int nmc_conversation_init(struct nmc_app *app)
     int rc = knobs_from_env(cv);
     if (rc == 0)
         rc = nmc_rt_actor_create(app->rt, "conversation", on_message, app, 0, &cv->actor);
+    if (rc == 0)
+        rc = create_batch(cv);
     if (rc == 0)
         rc = create_twilio(cv);
     if (rc == 0)
