@@ -3,10 +3,11 @@
  *
  *   bench_first_sms --port 8080 --emulator-port 8089 --rate 500 --duration 10 [--pid N]
  *                   [--public-base http://127.0.0.1:8080] [--token test-auth-token]
- *                   [--to +15550001000] [--senders 128] [--drain 10] [--first-caller 0]
+ *                   [--to +15550001000] [--tenants 1] [--senders 128] [--drain 10] [--first-caller 0]
  *
  * Start nmc with TWILIO_API_BASE=http://127.0.0.1:<emulator-port> and the
- * tenant owning --to. Call i is scheduled at start + i/rate (open loop:
+ * tenant owning --to (with --tenants N: the N tenants owning the N numbers
+ * from --to on; call i rings number i mod N). Call i is scheduled at start + i/rate (open loop:
  * latencies count from the scheduled time, so a stalled server cannot hide
  * its queueing); each has its own CallSid and From (+1444 and 7 digits from
  * --first-caller + i: reruns against one database need fresh callers, or
@@ -21,9 +22,9 @@
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,7 +39,6 @@
 #include "http/body.h"
 #include "providers/twilio_sig.h"
 
-#define MAX_CONNS 256
 
 struct call {
     int64_t scheduled_ns, answered_ns;
@@ -48,7 +48,7 @@ struct call {
 };
 
 static struct {
-    int port, emu_port, rate, duration, senders, drain_s, first_caller;
+    int port, emu_port, rate, duration, senders, drain_s, first_caller, tenants;
     long pid;
     const char *public_base, *token, *to;
     struct call *calls;
@@ -56,6 +56,7 @@ static struct {
     int64_t start_ns;
     _Atomic int stop;
     _Atomic long unmatched;
+    long emu_conns; /* connections nmc opened to the emulator */
 } B;
 
 static int64_t now_ns(void)
@@ -117,17 +118,29 @@ static int response_complete(const struct sconn *c, int *status)
     return 1;
 }
 
+/* The business number call i rings: --to, or with --tenants N one of N
+ * consecutive numbers from --to on, round robin. */
+static void business_of(int i, char out[24])
+{
+    long long base = strtoll(B.to + 1, NULL, 10);
+    if (B.tenants <= 1 || base <= 0)
+        snprintf(out, 24, "%s", B.to);
+    else
+        snprintf(out, 24, "+%lld", base + i % B.tenants);
+}
+
 static int format_call(int i, char *req, size_t reqlen)
 {
-    char caller[20], sid[40], sig[NMC_PROV_TWILIO_SIG_LEN], url[512], body[1024];
+    char caller[20], to[24], sid[40], sig[NMC_PROV_TWILIO_SIG_LEN], url[512], body[1024];
     caller_of(i, caller);
+    business_of(i, to);
     snprintf(sid, sizeof sid, "CAbench%d%010d", (int)getpid(), i);
     struct nmc_prov_kv p[] = { { "AccountSid", "ACbench" }, { "CallSid", sid }, { "CallStatus", "no-answer" },
-                               { "CallDuration", "0" }, { "From", caller }, { "To", B.to } };
+                               { "CallDuration", "0" }, { "From", caller }, { "To", to } };
     snprintf(url, sizeof url, "%s/webhooks/twilio/voice-status", B.public_base);
     if (nmc_prov_twilio_sig_compute(B.token, url, p, 6, sig) != 0)
         return -1;
-    char *ef = nmc_url_encode(caller), *et = nmc_url_encode(B.to);
+    char *ef = nmc_url_encode(caller), *et = nmc_url_encode(to);
     int blen = snprintf(body, sizeof body, "AccountSid=ACbench&CallSid=%s&CallStatus=no-answer&CallDuration=0&From=%s&To=%s",
                         sid, ef, et);
     free(ef);
@@ -318,47 +331,57 @@ static void serve_requests(struct econn *c)
     }
 }
 
+/* One thread, epoll, any number of connections (nmc opens as many as its
+ * HTTP client wants); every pending connection is accepted at once. */
+static void emu_accept(int epfd, int lfd)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+        if (fd < 0)
+            return;
+        struct econn *c = calloc(1, sizeof *c);
+        c->fd = fd;
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+        epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+        B.emu_conns++;
+    }
+}
+
+static void emu_read(struct econn *c)
+{
+    for (;;) {
+        ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r <= 0) {
+            close(c->fd); /* also leaves the epoll set */
+            free(c);
+            return;
+        }
+        c->len += (size_t)r;
+        c->buf[c->len] = '\0';
+        serve_requests(c);
+    }
+}
+
 static void *emulator(void *arg)
 {
-    int lfd = (int)(intptr_t)arg;
-    struct pollfd pf[MAX_CONNS + 1];
-    struct econn *conns[MAX_CONNS] = { 0 };
-    int n = 0;
+    int lfd = (int)(intptr_t)arg, epfd = epoll_create1(0);
+    struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
+    int fl = fcntl(lfd, F_GETFL);
+    fcntl(lfd, F_SETFL, fl | O_NONBLOCK);
+    epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &lev);
     while (!B.stop) {
-        pf[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-        for (int i = 0; i < n; i++)
-            pf[i + 1] = (struct pollfd){ .fd = conns[i]->fd, .events = POLLIN };
-        if (poll(pf, (nfds_t)n + 1, 100) <= 0)
-            continue;
-        if ((pf[0].revents & POLLIN) && n < MAX_CONNS) {
-            int fd = accept(lfd, NULL, NULL);
-            if (fd >= 0) {
-                conns[n] = calloc(1, sizeof *conns[n]);
-                conns[n++]->fd = fd;
-            }
-        }
+        struct epoll_event evs[128];
+        int n = epoll_wait(epfd, evs, 128, 100);
         for (int i = 0; i < n; i++) {
-            if (!(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            struct econn *c = conns[i];
-            ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
-            if (r <= 0) {
-                close(c->fd);
-                free(c);
-                conns[i] = conns[--n];
-                pf[i + 1] = pf[n + 1];
-                i--;
-                continue;
-            }
-            c->len += (size_t)r;
-            c->buf[c->len] = '\0';
-            serve_requests(c);
+            if (evs[i].data.ptr == NULL)
+                emu_accept(epfd, lfd);
+            else
+                emu_read(evs[i].data.ptr);
         }
     }
-    for (int i = 0; i < n; i++) {
-        close(conns[i]->fd);
-        free(conns[i]);
-    }
+    close(epfd); /* connections still open are closed at exit */
     return NULL;
 }
 
@@ -413,8 +436,8 @@ static void report(double elapsed_s)
     }
     printf("{\n  \"rate\": %d, \"duration_s\": %d, \"sent\": %d, \"received\": %d, \"lost\": %d, \"duplicated\": %d,\n",
            B.rate, B.duration, B.ncalls, ns, lost, dup);
-    printf("  \"webhook_errors\": %d, \"unmatched_sms\": %ld, \"achieved_rate\": %.1f,\n", errors, (long)B.unmatched,
-           elapsed_s > 0 ? B.ncalls / elapsed_s : 0.0);
+    printf("  \"webhook_errors\": %d, \"unmatched_sms\": %ld, \"achieved_rate\": %.1f, \"twilio_connections\": %ld,\n",
+           errors, (long)B.unmatched, elapsed_s > 0 ? B.ncalls / elapsed_s : 0.0, B.emu_conns);
     print_dist("webhook_latency", hook, nh);
     print_dist("first_sms_latency", sms, ns);
     printf("  \"server_rss_kib\": %ld, \"server_rss_peak_kib\": %ld\n}\n", status_kib(B.pid, "VmRSS:"),
@@ -439,6 +462,7 @@ static int listen_on(int port)
 static void parse_args(int argc, char **argv)
 {
     B.rate = 50, B.duration = 10, B.senders = 128, B.drain_s = 10, B.token = "test-auth-token", B.to = "+15550001000";
+    B.tenants = 1;
     static char base[64];
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
@@ -453,13 +477,14 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(k, "--public-base")) B.public_base = v;
         else if (!strcmp(k, "--token")) B.token = v;
         else if (!strcmp(k, "--to")) B.to = v;
+        else if (!strcmp(k, "--tenants")) B.tenants = (int)strtol(v, NULL, 10);
         else { fprintf(stderr, "bench_first_sms: unknown option %s\n", k); exit(2); }
     }
     if (B.port <= 0 || B.emu_port <= 0 || B.rate <= 0 || B.rate > 100000 || B.duration <= 0 || B.duration > 600 ||
-        B.senders <= 0 || B.senders > 4096 || B.drain_s < 1 || B.drain_s > 600 ||
+        B.senders <= 0 || B.senders > 4096 || B.drain_s < 1 || B.drain_s > 600 || B.tenants < 1 || B.tenants > 100000 ||
         B.first_caller < 0 || B.first_caller > 9999999 - B.rate * B.duration) {
         fprintf(stderr, "usage: bench_first_sms --port N --emulator-port N [--rate R<=100000] [--duration S<=600]"
-                        " [--senders K<=4096] [--drain S] [--first-caller N] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
+                        " [--senders K<=4096] [--drain S] [--first-caller N] [--tenants N] [--pid P] [--public-base URL] [--token T] [--to E164]\n");
         exit(2);
     }
     if (B.public_base == NULL) {

@@ -17,6 +17,8 @@
 # stops on exit.
 #
 # Environment: LOG_LEVEL (warn), DB_POOL_SIZE (nmc's default when unset),
+# NMC_BENCH_TENANTS (1: every call rings one business; N spreads the calls
+# over N tenants, as real traffic does),
 # NMC_BENCH_PORT (18180), NMC_BENCH_EMU_PORT (18189), NMC_BENCH_PG_PORT
 # (55450), NMC_BENCH_PG_DIR (/tmp/nmc-perf-pg), NMC_BENCH_SENDERS (the
 # generator's default), NMC_BENCH_SKIP_BUILD=1, NMC_BENCH_NMC (another nmc
@@ -39,6 +41,7 @@ log_level=${LOG_LEVEL:-warn}
 token=bench-auth-token
 admin=bench-admin-key
 business=+15550001000
+tenants=${NMC_BENCH_TENANTS:-1}
 
 if [ "${NMC_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNMC_SANITIZE=OFF >/dev/null
@@ -81,14 +84,17 @@ run_one() {
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.05
   done
-  curl -fsS -o /dev/null -X POST -H "X-Admin-API-Key: $admin" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"Bench Plumbing\",\"timezone\":\"UTC\",\"phone_numbers\":[\"$business\"],\"compliance_status\":\"approved\"}" \
-    "http://127.0.0.1:$port/v1/admin/tenants"
+  local k
+  for ((k = 0; k < tenants; k++)); do
+    curl -fsS -o /dev/null -X POST -H "X-Admin-API-Key: $admin" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"Bench Plumbing $k\",\"timezone\":\"UTC\",\"phone_numbers\":[\"+$((${business#+} + k))\"],\"compliance_status\":\"approved\"}" \
+      "http://127.0.0.1:$port/v1/admin/tenants"
+  done
   local npid=$pid warm=${NMC_BENCH_WARMUP_CALLS:-1000}
   if [ "$warm" -gt 0 ]; then
     local wrate=$((rate < 500 ? rate : 500))
     "$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$wrate" \
-      --duration $(((warm + wrate - 1) / wrate)) --first-caller 9000000 --token "$token" --to "$business" >/dev/null
+      --duration $(((warm + wrate - 1) / wrate)) --first-caller 9000000 --token "$token" --to "$business" --tenants "$tenants" >/dev/null
     "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -qc "VACUUM ANALYZE" >/dev/null
   fi
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
@@ -98,7 +104,7 @@ run_one() {
   hz=$(getconf CLK_TCK)
   nmc0=$(ticks "$npid") pg0=$(pg_ticks)
   out=$("$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$rate" --duration "$secs" \
-    --pid "$npid" --token "$token" --to "$business" "${senders[@]}")
+    --pid "$npid" --token "$token" --to "$business" --tenants "$tenants" "${senders[@]}")
   nmc1=$(ticks "$npid") pg1=$(pg_ticks)
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -110,8 +116,8 @@ run_one() {
   # CPU per call over the whole run (sending, draining): what a core buys
   awk -v n=$((rate * secs)) -v a=$((nmc1 - nmc0)) -v b=$((pg1 - pg0)) -v hz="$hz" 'BEGIN {
     printf "  \"nmc_cpu_ms_per_call\": %.3f, \"postgres_cpu_ms_per_call\": %.3f,\n", a * 1000 / hz / n, b * 1000 / hz / n }'
-  printf '  "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
-    "$log_level" "${DB_POOL_SIZE:-default}" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
+  printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
+    "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 while [ $# -ge 2 ]; do
