@@ -64,6 +64,7 @@ struct job {
     char msg_kind[24];
     int compliance_ok, opted_out;
     int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
+    int marking_sent;          /* the J_MARK in flight is nmc_conv_mark_sent */
     struct nmc_span *span;
 };
 
@@ -85,6 +86,7 @@ struct conversation {
 
 static struct {
     struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
+    struct nmc_metric *started, *first_replies;
 } M;
 
 static void register_metrics(void)
@@ -99,6 +101,10 @@ static void register_metrics(void)
     M.compliance = nmc_metrics_counter("first_sms_compliance_released_total",
                                        "First replies held for compliance, on approval: released or expired",
                                        "result");
+    /* counted here, once per commit that emitted ConversationStarted or
+     * FirstReplySent (reporting only marks the day for its rollup) */
+    M.started = nmc_metrics_counter("kpi_conversations_started_total", "Conversations started", NULL);
+    M.first_replies = nmc_metrics_counter("kpi_first_replies_sent_total", "First replies accepted by Twilio", NULL);
     M.provider = nmc_metrics_counter("sms_provider_holds_total",
                                      "Sends held at their last outbox attempt during a Twilio outage, then"
                                      " released or expired", "result");
@@ -470,6 +476,9 @@ static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nst
 {
     const PGresult *r = result_of(res, 0, nstmts);
     const char *blocked = PQnfields(r) >= 5 ? col(r, 4) : NULL;
+    const char *started = PQnfields(r) >= 5 ? col(r, 3) : NULL;
+    if (started != NULL && strcmp(started, "t") == 0)
+        nmc_metrics_inc(M.started); /* ConversationStarted committed with the intent */
     copy_col(j->message_id, sizeof j->message_id, r, 0);
     copy_col(j->msg_status, sizeof j->msg_status, r, 1);
     if (blocked != NULL) {
@@ -530,6 +539,7 @@ static void mark_sent(struct job *j, const char *status, const char *sid)
         { "conv_mark_sent", NMC_CONV_SQL_MARK_SENT, 5,
           { j->message_id, status, sid, j->ctx.correlation_id, j->event_id } },
     };
+    j->marking_sent = 1;
     int rc = submit(j, J_MARK, st, 2, 1);
     if (rc != 0)
         job_finish(j, rc, "mark not submitted");
@@ -573,6 +583,13 @@ static void on_marked(struct job *j, const struct nmc_db_result *res)
 {
     const PGresult *r = res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
     const char *st = col(r, 0);
+    if (j->marking_sent) {
+        /* nmc_conv_mark_sent answers the first response's milliseconds when
+         * this commit recorded it (and emitted FirstReplySent), else NULL */
+        if (st != NULL)
+            nmc_metrics_inc(M.first_replies);
+        st = NULL;
+    }
     if (j->permanent) {
         job_finish(j, NMC_EPROVIDER, "Twilio rejected the message");
     } else if (st != NULL && strcmp(st, "retry") == 0 && j->attempts >= j->cv->app->cfg->outbox_max_attempts) {

@@ -1,6 +1,7 @@
-/* Reporting: one statement per domain event (owner: report engineer). Each
- * statement inserts the event into the ledger first and applies its effect
- * only when that insert happened, so a redelivered event changes nothing.
+/* Reporting: one statement per domain event (owner: report engineer). The
+ * appointment statements insert the event into the ledger first and apply
+ * their effect only when that insert happened, so a redelivered event
+ * changes nothing; activity statements are idempotent by themselves.
  * Every statement answers one row: (new in the ledger, rows applied,
  * attributed cents or, for a cancellation, whether its booking is known). */
 #include "actors/reporting/reporting.h"
@@ -8,14 +9,20 @@
 #include <stdio.h>
 #include <string.h>
 
-/* $4: the event's time, which names the local day it lands on. */
+/* Activity events (CallDetected, ConversationStarted, FirstReplySent) only
+ * mark their local day for the rollup, which recomputes the day from the
+ * base tables; the mark is idempotent by its key, so these events need no
+ * ledger row (three per missed call on the hottest path). Their kpi
+ * counters are counted where the state changes commit (telephony,
+ * conversation), once per commit. $1 and $2 are typed so the statement
+ * shares the appointment statements' parameters. $4: the event's time,
+ * which names the local day it lands on. */
 #define SQL_ACTIVITY \
-    "WITH ledger AS (INSERT INTO reporting_processed_events (event_id, event_name, tenant_id)" \
-    " VALUES ($1::uuid, $2, $3::uuid) ON CONFLICT (event_id) DO NOTHING RETURNING tenant_id)," \
-    " marked AS (INSERT INTO reporting_dirty_days (tenant_id, day)" \
-    " SELECT t.id, ($4::timestamptz AT TIME ZONE t.timezone)::date FROM ledger l JOIN tenants t ON t.id = l.tenant_id" \
+    "WITH marked AS (INSERT INTO reporting_dirty_days (tenant_id, day)" \
+    " SELECT t.id, ($4::timestamptz AT TIME ZONE t.timezone)::date FROM tenants t" \
+    " WHERE t.id = $3::uuid AND $1::uuid IS NOT NULL AND $2::text IS NOT NULL" \
     " ON CONFLICT (tenant_id, day) DO NOTHING RETURNING 1)" \
-    " SELECT (SELECT count(*) FROM ledger), (SELECT count(*) FROM ledger), 0"
+    " SELECT 1, (SELECT count(*) FROM marked), 0"
 
 /* $4 appointment, $5 price snapshot, $6 customer phone, $7 conversation,
  * $8 booked_at. Attribution: the conversation named by the booking or the

@@ -68,15 +68,14 @@
 
 #define SQL_UNMARK "DELETE FROM reporting_dirty_days WHERE claimed_xid = txid_current()"
 
-/* The ledger keeps 35 days: appointments are protected by their natural key
- * beyond that, activity events only by it (a replay of an older event would
- * count its kpi counter again, nothing in the database). */
+/* The ledger (appointment events only) keeps 35 days: appointments are
+ * protected by their natural key beyond that. */
 #define SQL_PRUNE \
     "DELETE FROM reporting_processed_events WHERE event_id IN (SELECT event_id FROM reporting_processed_events" \
     " WHERE processed_at < now() - interval '35 days' LIMIT 5000)"
 
 static struct {
-    struct nmc_metric *p95, *started, *first_replies, *window;
+    struct nmc_metric *p95, *window;
     struct nmc_metric *booked, *cancelled, *revenue, *lag, *errors;
 } M;
 
@@ -85,8 +84,6 @@ static void register_metrics(void)
     M.p95 = nmc_metrics_gauge("slo_first_sms_p95_seconds",
                               "P95 of missed call/inbound SMS to first reply queued, last 15 minutes", NULL);
     M.window = nmc_metrics_gauge("slo_first_sms_window_samples", "First responses in the P95 window", NULL);
-    M.started = nmc_metrics_counter("kpi_conversations_started_total", "Conversations started", NULL);
-    M.first_replies = nmc_metrics_counter("kpi_first_replies_sent_total", "First replies accepted by Twilio", NULL);
     M.booked = nmc_metrics_counter("kpi_appointments_booked_total", "Appointments booked", NULL);
     M.cancelled = nmc_metrics_counter("kpi_appointments_cancelled_total", "Appointments cancelled", NULL);
     M.revenue = nmc_metrics_counter("kpi_attributed_revenue_cents_total",
@@ -305,10 +302,6 @@ static void count_applied(struct reporting *r, const struct report_job *j, int64
         nmc_metrics_add(M.revenue, NULL, (double)third);
     } else if (j->e.kind == 2 && applied > 0) {
         nmc_metrics_inc(M.cancelled);
-    } else if (j->e.kind == 3) {
-        nmc_metrics_inc(M.started);
-    } else if (j->e.kind == 4) {
-        nmc_metrics_inc(M.first_replies);
     }
 }
 

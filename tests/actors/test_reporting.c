@@ -106,6 +106,9 @@ static void test_reporting_event_build_cancelled_and_activity(void **state)
     assert_int_equal(e.projector, NMC_REPORTING_ACTIVITY);
     assert_int_equal(e.stmt.nparams, 4);
     assert_string_equal(e.stmt.params[3], "2026-11-23T04:59:59.5Z");
+    /* activity only marks the day (idempotent by its key): no ledger row */
+    assert_null(strstr(e.stmt.sql, "reporting_processed_events"));
+    assert_non_null(strstr(e.stmt.sql, "reporting_dirty_days"));
     nmc_reporting_event_clear(&e);
     ev = event("SmsOptedOut", "{}");
     assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), NMC_ENOTFOUND);

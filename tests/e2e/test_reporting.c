@@ -115,6 +115,7 @@ static void check_metrics(double booked, double revenue, double cancelled)
     assert_true(e2e_metric("kpi_attributed_revenue_cents_total") == revenue);
     assert_true(e2e_metric("kpi_appointments_cancelled_total") == cancelled);
     assert_true(e2e_metric("kpi_conversations_started_total") == 1);
+    assert_true(e2e_metric("kpi_first_replies_sent_total") == 1);
 }
 
 /* The rollup row of tenant A's local today, as "calls,convs,replies,booked,cancelled,revenue,has_p50,has_p95". */
@@ -358,10 +359,14 @@ static void test_reporting_ledger_pruned_after_35_days(void **state)
 {
     (void)state;
     int64_t all = pgtest_int(E.pg, "SELECT count(*) FROM reporting_processed_events");
-    int64_t old = pgtest_int(E.pg, "SELECT count(*) FROM reporting_processed_events WHERE event_name = 'CallDetected'");
+    int64_t old = pgtest_int(E.pg, "SELECT count(*) FROM reporting_processed_events WHERE event_name = 'AppointmentCancelled'");
     assert_true(old >= 1);
+    assert_true(all > old);
+    /* activity events (CallDetected, ConversationStarted, FirstReplySent) keep no ledger row */
+    assert_int_equal(pgtest_int(E.pg, "SELECT count(*) FROM reporting_processed_events WHERE event_name NOT IN"
+                                      " ('AppointmentBooked', 'AppointmentCancelled')"), 0);
     pgtest_exec(E.pg, "UPDATE reporting_processed_events SET processed_at = now() - interval '36 days'"
-                      " WHERE event_name = 'CallDetected'");
+                      " WHERE event_name = 'AppointmentCancelled'");
     wait_count(all - old, "SELECT count(*) FROM reporting_processed_events");
 }
 
