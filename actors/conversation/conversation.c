@@ -65,6 +65,7 @@ struct job {
     int compliance_ok, opted_out;
     int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
     int marking_sent;          /* the J_MARK in flight is nmc_conv_mark_sent */
+    int leased;                /* its events were inserted leased to our outbox */
     struct nmc_span *span;
 };
 
@@ -184,6 +185,43 @@ static void copy_col(char *dst, size_t n, const PGresult *r, int c)
 {
     const char *v = col(r, c);
     nmc_strlcpy(dst, v != NULL ? v : "", n);
+}
+
+/* The lease for events the next statement inserts (the outbox's fast
+ * path): owner and ms as text into the statement's last two parameters;
+ * owner NULL (no local dispatcher, or stopping) inserts them unleased. */
+static void lease_params(struct job *j, struct nmc_db_stmt *st, char *ms, size_t mslen)
+{
+    int64_t lease_ms = 0;
+    const char *owner = nmc_outbox_lease_owner(j->cv->app, &lease_ms);
+    snprintf(ms, mslen, "%lld", (long long)lease_ms);
+    j->leased = owner != NULL;
+    st->params[st->nparams++] = owner;
+    st->params[st->nparams++] = ms;
+}
+
+/* Hands the event a committed statement inserted (columns c..c+3 of r:
+ * id, event_id, payload, created_at ms) to the local outbox, or wakes the
+ * outbox to claim it when it was not leased or the handoff failed. */
+static void hand_over(struct job *j, const PGresult *r, int c, const char *event_name)
+{
+    const char *id = col(r, c), *event_id = col(r, c + 1), *payload = col(r, c + 2), *created = col(r, c + 3);
+    if (id == NULL)
+        return;
+    if (!j->leased || event_id == NULL || payload == NULL) {
+        nmc_outbox_wake(j->cv->app->rt);
+        return;
+    }
+    struct nmc_domain_event *ev = nmc_xcalloc(1, sizeof *ev);
+    ev->outbox_id = strtoll(id, NULL, 10);
+    nmc_strlcpy(ev->event_id, event_id, sizeof ev->event_id);
+    nmc_strlcpy(ev->event_name, event_name, sizeof ev->event_name);
+    ev->schema_version = 1;
+    ev->attempts = 1;
+    ev->payload_json = nmc_xstrdup(payload);
+    ev->created_at_ms = created != NULL ? strtoll(created, NULL, 10) : 0;
+    if (nmc_outbox_handoff(j->cv->app->rt, ev, &j->ctx) != 0)
+        nmc_outbox_wake(j->cv->app->rt); /* the lease lapses, then any instance claims it */
 }
 
 /* ---- event intake ---- */
@@ -338,6 +376,7 @@ static void intent_first_reply(struct job *j, const char *trigger, int with_inbo
     char outbox_id[24], repeat[16];
     snprintf(outbox_id, sizeof outbox_id, "%lld", (long long)j->outbox_id);
     snprintf(repeat, sizeof repeat, "%d", c->first_sms_repeat_window_minutes);
+    char lease_ms[24];
     struct nmc_db_stmt st[2] = {
         { "conv_first_reply", NMC_CONV_SQL_FIRST_REPLY, 14,
           { j->tenant, j->caller, j->business, trigger, j->ref, j->trigger_at, j->dedupe, j->body,
@@ -345,6 +384,7 @@ static void intent_first_reply(struct job *j, const char *trigger, int with_inbo
             j->ctx.correlation_id, j->event_id } },
         { "conv_inbound", NMC_CONV_SQL_INBOUND, 5, { j->tenant, j->caller, j->business, j->ref, j->inbound_body } },
     };
+    lease_params(j, &st[0], lease_ms, sizeof lease_ms);
     int rc = submit(j, J_INTENT, st, with_inbound ? 2 : 1, 1);
     if (rc != 0)
         job_finish(j, rc, "intent not submitted");
@@ -477,8 +517,10 @@ static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nst
     const PGresult *r = result_of(res, 0, nstmts);
     const char *blocked = PQnfields(r) >= 5 ? col(r, 4) : NULL;
     const char *started = PQnfields(r) >= 5 ? col(r, 3) : NULL;
-    if (started != NULL && strcmp(started, "t") == 0)
+    if (started != NULL && strcmp(started, "t") == 0) {
         nmc_metrics_inc(M.started); /* ConversationStarted committed with the intent */
+        hand_over(j, r, 5, "ConversationStarted");
+    }
     copy_col(j->message_id, sizeof j->message_id, r, 0);
     copy_col(j->msg_status, sizeof j->msg_status, r, 1);
     if (blocked != NULL) {
@@ -534,11 +576,13 @@ static void mark(struct job *j, const char *status, const char *code, const char
 
 static void mark_sent(struct job *j, const char *status, const char *sid)
 {
+    char lease_ms[24];
     struct nmc_db_stmt st[2] = {
         { "conv_async_commit", NMC_CONV_SQL_ASYNC_COMMIT, 0, { NULL } },
         { "conv_mark_sent", NMC_CONV_SQL_MARK_SENT, 5,
           { j->message_id, status, sid, j->ctx.correlation_id, j->event_id } },
     };
+    lease_params(j, &st[1], lease_ms, sizeof lease_ms);
     j->marking_sent = 1;
     int rc = submit(j, J_MARK, st, 2, 1);
     if (rc != 0)
@@ -586,8 +630,10 @@ static void on_marked(struct job *j, const struct nmc_db_result *res)
     if (j->marking_sent) {
         /* nmc_conv_mark_sent answers the first response's milliseconds when
          * this commit recorded it (and emitted FirstReplySent), else NULL */
-        if (st != NULL)
+        if (st != NULL) {
             nmc_metrics_inc(M.first_replies);
+            hand_over(j, r, 1, "FirstReplySent");
+        }
         st = NULL;
     }
     if (j->permanent) {

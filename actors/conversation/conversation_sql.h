@@ -18,9 +18,14 @@
     "   AND (m.dedupe_key = $3 OR m.id = $4::uuid)" \
     " WHERE t.id = $1::uuid"
 
+/* Columns 0-4: the intent; 5-8: the ConversationStarted it inserted (id,
+ * event_id, payload, created_at in epoch ms; NULL when none), leased to
+ * $15 for $16 ms (migration 0032: the outbox's fast path). */
 #define NMC_CONV_SQL_FIRST_REPLY \
-    "SELECT message_id, message_status, conversation_id, started, blocked FROM nmc_conv_first_reply(" \
-    "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7, $8, $9, $10::bigint, $11::int, $12::int, $13, $14)"
+    "SELECT message_id, message_status, conversation_id, started, blocked, ev_id, ev_event_id, ev_payload," \
+    " ev_created_ms FROM nmc_conv_first_reply(" \
+    "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7, $8, $9, $10::bigint, $11::int, $12::int, $13, $14, $15," \
+    " $16::bigint)"
 
 #define NMC_CONV_SQL_INBOUND "SELECT nmc_conv_inbound($1::uuid, $2, $3, $4, $5)"
 
@@ -28,7 +33,11 @@
     "SELECT message_id, message_status FROM nmc_conv_keyword($1::uuid, $2, $3, $4, $5, $6::boolean, $7, $8, $9," \
     " $10::bigint, $11, $12)"
 
-#define NMC_CONV_SQL_MARK_SENT "SELECT nmc_conv_mark_sent($1::uuid, $2, $3, $4, $5)"
+/* No row, or (first response ms, then the FirstReplySent it inserted as in
+ * NMC_CONV_SQL_FIRST_REPLY's columns 5-8), leased to $6 for $7 ms. */
+#define NMC_CONV_SQL_MARK_SENT \
+    "SELECT first_response_ms, ev_id, ev_event_id, ev_payload, ev_created_ms FROM nmc_conv_mark_sent(" \
+    "$1::uuid, $2, $3, $4, $5, $6, $7::bigint)"
 
 #define NMC_CONV_SQL_MARK_FAILED "SELECT nmc_conv_mark_failed($1::uuid, $2, $3, $4, $5::boolean)"
 

@@ -40,6 +40,7 @@ enum outcome { OUT_PENDING = 0, OUT_DONE, OUT_RETRY, OUT_DEAD };
 
 struct flight {
     struct flight *next;
+    struct flight *hnext;   /* chain of its slot in the id index */
     int64_t id;
     char event_name[64];
     int attempts;
@@ -56,6 +57,8 @@ struct outbox {
     char instance[NMC_ID_LEN];
     struct sub *subs;
     struct flight *flights; /* claimed and not yet finalised */
+    struct flight **index;  /* by id: acks find their flight in O(1) (thousands fly at 2,000 calls/s) */
+    size_t index_cap;       /* slots, a power of two, at least twice nflights */
     size_t nflights;
     size_t nfinal;          /* flights with an outcome, waiting for the finalise statement */
     int claims_inflight;
@@ -177,12 +180,49 @@ static int sub_matches(const struct sub *s, const char *event_name)
     return strcmp(s->event_name, "*") == 0 || strcmp(s->event_name, event_name) == 0;
 }
 
+static size_t index_slot(int64_t id, size_t cap)
+{
+    return (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (cap - 1);
+}
+
 static struct flight *flight_find(struct outbox *o, int64_t id)
 {
-    for (struct flight *f = o->flights; f != NULL; f = f->next)
+    if (o->index_cap == 0)
+        return NULL;
+    for (struct flight *f = o->index[index_slot(id, o->index_cap)]; f != NULL; f = f->hnext)
         if (f->id == id)
             return f;
     return NULL;
+}
+
+/* Indexes f, which is not yet on o->flights; grows the index (rehashing
+ * every flight of the list) when it would pass half full. */
+static void flight_index(struct outbox *o, struct flight *f)
+{
+    if (2 * (o->nflights + 1) > o->index_cap) {
+        size_t cap = o->index_cap != 0 ? 2 * o->index_cap : 1024;
+        free(o->index);
+        o->index = nmc_xcalloc(cap, sizeof *o->index);
+        o->index_cap = cap;
+        for (struct flight *g = o->flights; g != NULL; g = g->next) {
+            size_t k = index_slot(g->id, cap);
+            g->hnext = o->index[k];
+            o->index[k] = g;
+        }
+    }
+    size_t k = index_slot(f->id, o->index_cap);
+    f->hnext = o->index[k];
+    o->index[k] = f;
+}
+
+static void flight_unindex(struct outbox *o, struct flight *f)
+{
+    for (struct flight **pp = &o->index[index_slot(f->id, o->index_cap)]; *pp != NULL; pp = &(*pp)->hnext) {
+        if (*pp == f) {
+            *pp = f->hnext;
+            return;
+        }
+    }
 }
 
 static void log_db_error(const char *event, const struct nmc_db_result *res)
@@ -270,6 +310,7 @@ static void flight_start(struct outbox *o, const struct nmc_domain_event *ev, co
     nmc_strlcpy(f->event_name, ev->event_name, sizeof f->event_name);
     f->attempts = ev->attempts;
     f->deadline_ms = nmc_clock_now_ms() + ACK_TIMEOUT_MS;
+    flight_index(o, f);
     f->next = o->flights;
     o->flights = f;
     o->nflights++;
@@ -411,6 +452,7 @@ static void final_collect(struct outbox *o, struct final_arrays *fa)
             array_add_text(&fa->dead_errors, f->error);
         }
         *pp = f->next;
+        flight_unindex(o, f);
         free(f);
         o->nflights--;
         o->nfinal--;

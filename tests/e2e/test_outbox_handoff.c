@@ -77,6 +77,8 @@ static void test_outbox_handoff_delivers_without_claim(void **state)
     (void)state;
     start_nmc(HOUR_MS, NULL); /* after the start-up claim only the fast path can deliver in time */
     double handed0 = e2e_metric("outbox_handoffs_total{event_name=\"CallDetected\"}");
+    double started0 = e2e_metric("outbox_handoffs_total{event_name=\"ConversationStarted\"}");
+    double replied0 = e2e_metric("outbox_handoffs_total{event_name=\"FirstReplySent\"}");
     char callers[3][20];
     for (int i = 0; i < 3; i++)
         call("CAhandoff", callers[i]);
@@ -88,6 +90,16 @@ static void test_outbox_handoff_delivers_without_claim(void **state)
                               " AND payload->>'call_sid' LIKE 'CAhandoff%' AND dispatched_at IS NOT NULL"
                               " AND locked_by IS NULL AND locked_until IS NULL AND attempts = 1"),
                      3);
+    /* the conversation's own events take the fast path too (migration 0032) */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NOT NULL AND attempts = 1"
+             " AND ((event_name = 'ConversationStarted' AND payload->>'caller' IN ('%s', '%s', '%s'))"
+             " OR (event_name = 'FirstReplySent' AND payload->>'to' IN ('%s', '%s', '%s')))",
+             callers[0], callers[1], callers[2], callers[0], callers[1], callers[2]);
+    assert_int_equal(wait_sql(6, 3000, sql), 6);
+    assert_true(e2e_metric("outbox_handoffs_total{event_name=\"ConversationStarted\"}") >= started0 + 3);
+    assert_true(e2e_metric("outbox_handoffs_total{event_name=\"FirstReplySent\"}") >= replied0 + 3);
     e2e_sleep_ms(1500); /* past the 1 s lease: nothing is delivered again */
     for (int i = 0; i < 3; i++)
         assert_int_equal(e2e_sms_count(callers[i]), 1);

@@ -1,0 +1,96 @@
+-- Back to the functions of 0014 (first reply) and 0013 (mark sent).
+DROP FUNCTION nmc_conv_first_reply(uuid, text, text, text, text, timestamptz, text, text, text, bigint, integer,
+                                   integer, text, text, text, bigint);
+DROP FUNCTION nmc_conv_mark_sent(uuid, text, text, text, text, text, bigint);
+
+CREATE FUNCTION nmc_conv_first_reply(
+    p_tenant uuid, p_caller text, p_business text, p_trigger text, p_trigger_ref text,
+    p_triggered_at timestamptz, p_dedupe text, p_body text, p_status text, p_outbox_id bigint,
+    p_missed integer, p_repeat_minutes integer, p_correlation text, p_causation text)
+RETURNS TABLE (message_id uuid, message_status text, conversation_id uuid, started boolean, blocked text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_msg uuid; v_status text; v_conv uuid; v_started boolean; v_comp text; v_hold text;
+BEGIN
+    SELECT m.id, m.status, m.conversation_id INTO v_msg, v_status, v_conv
+      FROM messages m WHERE m.tenant_id = p_tenant AND m.dedupe_key = p_dedupe;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_msg, v_status, v_conv, false, NULL::text; RETURN;
+    END IF;
+    SELECT t.compliance_status INTO v_comp FROM tenants t WHERE t.id = p_tenant;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::uuid, false, 'no_tenant'::text; RETURN;
+    END IF;
+    IF v_comp <> 'approved' THEN
+        SELECT t.compliance_status INTO v_comp FROM tenants t WHERE t.id = p_tenant FOR SHARE;
+    END IF;
+    IF EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.tenant_id = p_tenant AND o.phone_e164 = p_caller AND o.opted_out) THEN
+        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::uuid, false, 'opted_out'::text; RETURN;
+    END IF;
+    IF p_repeat_minutes > 0 AND EXISTS (
+        SELECT 1 FROM messages r WHERE r.tenant_id = p_tenant AND r.to_e164 = p_caller AND r.kind = 'first_reply'
+           AND r.created_at > now() - p_repeat_minutes * interval '1 minute') THEN
+        UPDATE conversations c SET missed_calls = c.missed_calls + p_missed, last_activity_at = now()
+         WHERE c.tenant_id = p_tenant AND c.caller_e164 = p_caller AND c.status = 'open' RETURNING c.id INTO v_conv;
+        RETURN QUERY SELECT NULL::uuid, NULL::text, v_conv, false, 'repeat'::text; RETURN;
+    END IF;
+    IF v_comp <> 'approved' THEN
+        v_hold := 'compliance';
+        p_status := 'held';
+    ELSIF p_status = 'held' THEN
+        v_hold := 'pause';
+    END IF;
+    INSERT INTO conversations AS c (tenant_id, caller_e164, business_e164, trigger, missed_calls)
+    VALUES (p_tenant, p_caller, p_business, p_trigger, p_missed)
+    ON CONFLICT (tenant_id, caller_e164) WHERE status = 'open'
+    DO UPDATE SET last_activity_at = now(), missed_calls = c.missed_calls + EXCLUDED.missed_calls
+    RETURNING c.id, (c.xmax = 0) INTO v_conv, v_started;
+    INSERT INTO messages (tenant_id, conversation_id, direction, kind, dedupe_key, from_e164, to_e164, body,
+                          status, hold_reason, outbox_id)
+    VALUES (p_tenant, v_conv, 'outbound', 'first_reply', p_dedupe, p_business, p_caller, p_body, p_status,
+            v_hold, p_outbox_id)
+    RETURNING id INTO v_msg;
+    INSERT INTO first_responses (message_id, conversation_id, tenant_id, trigger, triggered_at)
+    VALUES (v_msg, v_conv, p_tenant, p_trigger, p_triggered_at);
+    IF v_started THEN
+        INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id)
+        VALUES ('ConversationStarted', 1, jsonb_build_object(
+                    'conversation_id', v_conv, 'tenant_id', p_tenant, 'caller', p_caller,
+                    'business_number', p_business, 'trigger', p_trigger, 'trigger_ref', p_trigger_ref,
+                    'first_message_id', v_msg, 'opened_at', nmc_utc_text(now())),
+                p_tenant, p_correlation, p_causation);
+    END IF;
+    RETURN QUERY SELECT v_msg, p_status, v_conv, v_started,
+                        CASE WHEN v_hold = 'compliance' THEN 'compliance' END::text;
+END
+$$;
+
+CREATE FUNCTION nmc_conv_mark_sent(p_message uuid, p_status text, p_sid text, p_correlation text, p_causation text)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    m messages%ROWTYPE; v_trig timestamptz; v_queued timestamptz;
+BEGIN
+    UPDATE messages SET status = CASE WHEN nmc_sms_status_advances(status, p_status) THEN p_status ELSE status END,
+           provider_sid = COALESCE(provider_sid, p_sid), queued_at = COALESCE(queued_at, now()),
+           attempts = attempts + 1, error_code = NULL, error_message = NULL, updated_at = now()
+     WHERE id = p_message RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    UPDATE first_responses SET first_queued_at = m.queued_at
+     WHERE message_id = p_message AND first_queued_at IS NULL RETURNING triggered_at, first_queued_at
+      INTO v_trig, v_queued;
+    IF v_trig IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id)
+    VALUES ('FirstReplySent', 1, jsonb_build_object(
+                'tenant_id', m.tenant_id, 'conversation_id', m.conversation_id, 'message_id', m.id,
+                'to', m.to_e164, 'provider_sid', m.provider_sid,
+                'triggered_at', nmc_utc_text(v_trig), 'queued_at', nmc_utc_text(v_queued),
+                'first_response_ms', (extract(epoch FROM v_queued - v_trig) * 1000)::bigint),
+            m.tenant_id, p_correlation, p_causation);
+    RETURN (extract(epoch FROM v_queued - v_trig) * 1000)::bigint;
+END
+$$;
