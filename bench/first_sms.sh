@@ -71,6 +71,12 @@ pg_ticks() {
   echo $t
 }
 
+# Outbox events not dispatched yet, counted in the database.
+backlog_now() {
+  "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -tAc \
+    "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL"
+}
+
 run_one() {
   local rate=$1 secs=$2
   "$bindir/dropdb" -h "$pgdir/sock" -p "$pgport" -U nmc --if-exists "$db"
@@ -105,6 +111,19 @@ run_one() {
   nmc0=$(ticks "$npid") pg0=$(pg_ticks)
   out=$("$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$rate" --duration "$secs" \
     --pid "$npid" --token "$token" --to "$business" --tenants "$tenants" "${senders[@]}")
+  # Sustained means the whole pipeline keeps up, not only the first SMS:
+  # the outbox backlog (events not yet dispatched: CallDetected,
+  # ConversationStarted, FirstReplySent) when the generator stops, and how
+  # long it takes to drain (CPU is measured until then).
+  local backlog drain_ms=0 t0 left
+  backlog=$(backlog_now)
+  t0=$(date +%s%N)
+  left=$backlog
+  while [ "${left:-0}" != 0 ] && [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 60000 ]; do
+    sleep 0.05
+    left=$(backlog_now)
+  done
+  drain_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   nmc1=$(ticks "$npid") pg1=$(pg_ticks)
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -113,6 +132,8 @@ run_one() {
   commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   out=${out%\}}
   printf '%s,\n' "${out%$'\n'}"
+  printf '  "outbox_backlog_at_end": %s, "outbox_drain_ms": %s, "outbox_backlog_after_drain": %s,\n' \
+    "${backlog:-0}" "$drain_ms" "${left:-0}"
   # CPU per call over the whole run (sending, draining): what a core buys
   awk -v n=$((rate * secs)) -v a=$((nmc1 - nmc0)) -v b=$((pg1 - pg0)) -v hz="$hz" 'BEGIN {
     printf "  \"nmc_cpu_ms_per_call\": %.3f, \"postgres_cpu_ms_per_call\": %.3f,\n", a * 1000 / hz / n, b * 1000 / hz / n }'
