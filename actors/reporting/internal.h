@@ -36,6 +36,8 @@ struct reporting {
     struct nmc_app *app;
     struct nmc_actor *actor;
     uint64_t p95_timer, rollup_timer;
+    uint64_t flush_timer;   /* the coalescing delay of the next batch is running */
+    int flush_due;          /* that delay ran out: the next flush sends what waits */
     int p95_inflight, rollup_inflight;
     int dirty_local;   /* this instance marked days since the last recompute */
     int sweep_ticks;   /* recompute anyway every sweep_every ticks (marks of other instances) */
