@@ -77,9 +77,6 @@ struct conversation {
     char base_url[512];
     char userpwd[256];
     int paused;
-    int64_t ambiguous_wait_ms;
-    int64_t compliance_hold_max_min;
-    int64_t provider_hold_retry_ms, provider_hold_max_min;
     uint64_t provider_timer;
     struct job *jobs;
     struct nmc_conversation_batch *batch; /* jobs of one loop turn share round trips (batch.h) */
@@ -711,7 +708,7 @@ static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
             hold(j, "pause"); /* Twilio never had it: safe to hold */
         else
             job_send(j);
-    } else if (j->msg_age_ms >= j->cv->ambiguous_wait_ms) {
+    } else if (j->msg_age_ms >= j->cv->app->cfg->sms_ambiguous_wait_ms) {
         /* Twilio cannot tell us and no status callback came in the wait:
          * a missed first reply costs more than a rare duplicate. */
         struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_WARN, "conversation", "sms.ambiguous_resend");
@@ -738,7 +735,7 @@ static void job_compliance(struct job *j)
         return;
     }
     char max_min[24];
-    snprintf(max_min, sizeof max_min, "%lld", (long long)j->cv->compliance_hold_max_min);
+    snprintf(max_min, sizeof max_min, "%d", j->cv->app->cfg->sms_compliance_hold_max_minutes);
     struct nmc_db_stmt st = { "conv_release_compliance", NMC_CONV_SQL_RELEASE_COMPLIANCE, 4,
                               { j->tenant, max_min, j->ctx.correlation_id, j->event_id } };
     int rc = submit(j, J_COMPLIANCE, &st, 1, 0);
@@ -757,7 +754,7 @@ static void on_compliance_released(struct job *j, const PGresult *r)
     nmc_log_ctx(lr, &j->ctx);
     nmc_log_int(lr, "released", nrel);
     nmc_log_int(lr, "expired", nexp);
-    nmc_log_int(lr, "max_age_minutes", j->cv->compliance_hold_max_min);
+    nmc_log_int(lr, "max_age_minutes", j->cv->app->cfg->sms_compliance_hold_max_minutes);
     nmc_log_end(lr);
     if (nrel > 0)
         nmc_outbox_wake(j->cv->app->rt);
@@ -865,7 +862,7 @@ static void release_held(struct conversation *cv)
 
 static void arm_provider_release(struct conversation *cv)
 {
-    uint64_t ms = (uint64_t)cv->provider_hold_retry_ms;
+    uint64_t ms = (uint64_t)cv->app->cfg->sms_provider_hold_retry_ms;
     if (nmc_rt_timer_start(cv->actor, ms, CK_PROVIDER_TIMER, &cv->provider_timer) != 0)
         cv->provider_timer = 0;
 }
@@ -879,7 +876,7 @@ static void release_provider(struct conversation *cv)
     job_link(cv, j);
     j->state = J_RELEASE_PROVIDER;
     char max_min[24];
-    snprintf(max_min, sizeof max_min, "%lld", (long long)cv->provider_hold_max_min);
+    snprintf(max_min, sizeof max_min, "%d", cv->app->cfg->sms_provider_hold_max_minutes);
     struct nmc_db_stmt st = { "conv_release_provider", NMC_CONV_SQL_RELEASE_PROVIDER, 1, { max_min } };
     if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0)
         job_free(j);
@@ -927,45 +924,18 @@ int nmc_conversation_paused(struct nmc_app *app)
 
 /* ---- init ---- */
 
-/* Reads an optional integer knob name into *out (def when unset). */
-static int env_i64(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out)
-{
-    const char *s = getenv(name);
-    *out = def;
-    if (s == NULL || s[0] == '\0' || nmc_parse_i64(s, min, max, out) == 0)
-        return 0;
-    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "conversation", "config.invalid");
-    nmc_log_msgf(r, "%s: must be an integer in %lld..%lld", name, (long long)min, (long long)max);
-    nmc_log_end(r);
-    return NMC_EINVAL;
-}
-
-static int knobs_from_env(struct conversation *cv)
-{
-    if (env_i64("NMC_SMS_AMBIGUOUS_WAIT_MS", 30000, 0, 3600000, &cv->ambiguous_wait_ms) != 0)
-        return NMC_EINVAL;
-    if (env_i64("NMC_SMS_PROVIDER_HOLD_RETRY_MS", 60000, 1000, 3600000, &cv->provider_hold_retry_ms) != 0 ||
-        env_i64("NMC_SMS_PROVIDER_HOLD_MAX_MINUTES", 24 * 60, 1, 7 * 24 * 60, &cv->provider_hold_max_min) != 0)
-        return NMC_EINVAL;
-    return env_i64("NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", 24 * 60, 1, 7 * 24 * 60, &cv->compliance_hold_max_min);
-}
-
 /* The "twilio" breaker is the runbook preset (providers/breaker.h); its
- * recovery times can be shortened for drills and tests. Created here, on
- * our http client, before the Twilio client looks it up by name. */
+ * recovery times can be shortened for drills and tests (NMC_TWILIO_BREAKER_*,
+ * validated by runtime/config.c, whose defaults are the preset's). Created
+ * here, on our http client, before the Twilio client looks it up by name. */
 static int create_breaker(struct conversation *cv)
 {
+    const struct nmc_config *c = cv->app->cfg;
     struct nmc_prov_breaker_opts bo;
-    int64_t open_ms, close_ms, ratio_pct;
     nmc_prov_breaker_opts_twilio(&bo, 0);
-    if (env_i64("NMC_TWILIO_BREAKER_OPEN_MS", bo.open_ms, 1000, 3600000, &open_ms) != 0 ||
-        env_i64("NMC_TWILIO_BREAKER_CLOSE_AFTER_MS", bo.close_after_ms, 1000, 3600000, &close_ms) != 0 ||
-        env_i64("NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", (int64_t)(bo.half_open_ratio * 100 + 0.5), 1, 100,
-                &ratio_pct) != 0)
-        return NMC_EINVAL;
-    bo.open_ms = open_ms;
-    bo.close_after_ms = close_ms;
-    bo.half_open_ratio = (double)ratio_pct / 100.0;
+    bo.open_ms = c->twilio_breaker_open_ms;
+    bo.close_after_ms = c->twilio_breaker_close_after_ms;
+    bo.half_open_ratio = (double)c->twilio_breaker_half_open_percent / 100.0;
     return nmc_prov_http_breaker(cv->http, &bo) != NULL ? 0 : NMC_EINVAL;
 }
 
@@ -1049,9 +1019,7 @@ int nmc_conversation_init(struct nmc_app *app)
     while (n > 0 && cv->base_url[n - 1] == '/')
         cv->base_url[--n] = '\0';
     register_metrics();
-    int rc = knobs_from_env(cv);
-    if (rc == 0)
-        rc = nmc_rt_actor_create(app->rt, "conversation", on_message, app, 0, &cv->actor);
+    int rc = nmc_rt_actor_create(app->rt, "conversation", on_message, app, 0, &cv->actor);
     if (rc == 0)
         rc = create_batch(cv);
     if (rc == 0)

@@ -66,7 +66,6 @@ struct outbox {
     int final_inflight;
     int renew_inflight;
     int gauges_inflight;
-    int64_t lease_ms;
     int64_t last_notify_ms;
     uint64_t poll_timer, renew_timer, notify_timer, final_timer;
     int stopping;
@@ -138,7 +137,7 @@ const char *nmc_outbox_lease_owner(struct nmc_app *app, int64_t *lease_ms)
     if (o == NULL || !app->run_workers || o->stopping)
         return NULL;
     if (lease_ms != NULL)
-        *lease_ms = o->lease_ms;
+        *lease_ms = app->cfg->outbox_lease_ms;
     return o->instance;
 }
 
@@ -260,7 +259,7 @@ static void try_claim(struct outbox *o)
         limit = (size_t)c->outbox_batch_size;
     char slimit[24], slease[24];
     snprintf(slimit, sizeof slimit, "%zu", limit);
-    snprintf(slease, sizeof slease, "%lld", (long long)o->lease_ms);
+    snprintf(slease, sizeof slease, "%d", o->app->cfg->outbox_lease_ms);
     struct nmc_db_stmt st[2] = {
         { "outbox_async_commit", NMC_OUTBOX_SQL_ASYNC_COMMIT, 0, { NULL } },
         { "outbox_claim", NMC_OUTBOX_SQL_CLAIM, 3, { o->instance, slimit, slease } },
@@ -552,7 +551,7 @@ static void renew(struct outbox *o)
     }
     nmc_buf_puts(&ids, "}");
     char slease[24];
-    snprintf(slease, sizeof slease, "%lld", (long long)o->lease_ms);
+    snprintf(slease, sizeof slease, "%d", o->app->cfg->outbox_lease_ms);
     struct nmc_db_stmt st = { "outbox_renew", NMC_OUTBOX_SQL_RENEW, 3, { ids.data, o->instance, slease } };
     if (ids.len > 2 && o->renew_inflight == 0 && nmc_db_query(o->app->db, o->actor, CK_RENEW, NULL, &st) == 0)
         o->renew_inflight++;
@@ -613,7 +612,7 @@ static void on_timer(struct outbox *o, const struct nmc_rt_timer_fire *t)
     case CK_RENEW_TIMER:
         o->renew_timer = 0;
         renew(o);
-        start_timer(o, (uint64_t)(o->lease_ms / 3), CK_RENEW_TIMER, &o->renew_timer);
+        start_timer(o, (uint64_t)(o->app->cfg->outbox_lease_ms / 3), CK_RENEW_TIMER, &o->renew_timer);
         break;
     case CK_NOTIFY_TIMER:
         o->notify_timer = 0;
@@ -682,27 +681,13 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
         schedule_finalise(o);
 }
 
-static int lease_from_env(int64_t *out)
-{
-    const char *s = getenv("NMC_OUTBOX_LEASE_MS");
-    *out = 30000;
-    if (s == NULL || s[0] == '\0')
-        return 0;
-    if (nmc_parse_i64(s, 1000, 600000, out) == 0)
-        return 0;
-    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_ERROR, "outbox", "config.invalid");
-    nmc_log_msgf(r, "NMC_OUTBOX_LEASE_MS: must be an integer in 1000..600000 (milliseconds)");
-    nmc_log_end(r);
-    return NMC_EINVAL;
-}
-
 static int start_workers(struct outbox *o)
 {
     int rc = nmc_db_listen(o->app->db, NOTIFY_CHANNEL, o->actor);
     if (rc != 0)
         return rc;
     start_timer(o, (uint64_t)o->app->cfg->outbox_poll_interval_ms, CK_POLL_TIMER, &o->poll_timer);
-    start_timer(o, (uint64_t)(o->lease_ms / 3), CK_RENEW_TIMER, &o->renew_timer);
+    start_timer(o, (uint64_t)(o->app->cfg->outbox_lease_ms / 3), CK_RENEW_TIMER, &o->renew_timer);
     /* events left by a previous run are claimed now, not after one poll */
     return nmc_rt_send(o->actor, nmc_rt_msg_new(NMC_MSG_OUTBOX_WAKE, NULL, NULL));
 }
@@ -713,9 +698,8 @@ int nmc_outbox_init(struct nmc_app *app)
     o->app = app;
     nmc_id_uuid4(o->instance);
     register_metrics();
-    int rc = lease_from_env(&o->lease_ms);
-    if (rc == 0)
-        rc = nmc_rt_actor_create(app->rt, "outbox", on_message, o, 0, &o->actor);
+    /* NMC_OUTBOX_LEASE_MS is validated by runtime/config.c */
+    int rc = nmc_rt_actor_create(app->rt, "outbox", on_message, o, 0, &o->actor);
     if (rc != 0) {
         free(o);
         return rc;

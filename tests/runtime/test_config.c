@@ -54,6 +54,16 @@ static void test_config_load_defaults(void **state)
     assert_int_equal(c.treat_short_completed_as_missed, 0);
     assert_int_equal(c.short_completed_max_seconds, 10);
     assert_int_equal(c.first_sms_repeat_window_minutes, 60);
+    /* the modules' knobs: the defaults they had when they parsed them */
+    assert_int_equal(c.outbox_lease_ms, 30000);
+    assert_int_equal(c.sms_ambiguous_wait_ms, 30000);
+    assert_int_equal(c.sms_provider_hold_retry_ms, 60000);
+    assert_int_equal(c.sms_provider_hold_max_minutes, 1440);
+    assert_int_equal(c.sms_compliance_hold_max_minutes, 1440);
+    assert_int_equal(c.twilio_breaker_open_ms, 120000);        /* nmc_prov_breaker_opts_twilio() */
+    assert_int_equal(c.twilio_breaker_close_after_ms, 300000);
+    assert_int_equal(c.twilio_breaker_half_open_percent, 10);
+    assert_int_equal(c.reporting_sweep_ms, 30000);
     assert_int_equal(c.role, NMC_ROLE_ALL);
     assert_null(c.database_url);
     assert_null(c.secret_key);
@@ -168,9 +178,21 @@ static const struct bad_case bad_cases[] = {
     {"FIRST_SMS_REPEAT_WINDOW_MINUTES", "10081", "from 0 to 10080"},
     {"FIRST_SMS_REPEAT_WINDOW_MINUTES", "-1", "from 0 to 10080"},
     {"NMC_OUTBOX_LEASE_MS", "999", "from 1000 to 600000"},
+    {"NMC_OUTBOX_LEASE_MS", "600001", "from 1000 to 600000"},
     {"NMC_SMS_AMBIGUOUS_WAIT_MS", "soon", "integer"},
+    {"NMC_SMS_AMBIGUOUS_WAIT_MS", "-1", "from 0 to 3600000"},
+    {"NMC_SMS_AMBIGUOUS_WAIT_MS", "3600001", "from 0 to 3600000"},
+    {"NMC_SMS_PROVIDER_HOLD_RETRY_MS", "999", "from 1000 to 3600000"},
+    {"NMC_SMS_PROVIDER_HOLD_RETRY_MS", "3600001", "from 1000 to 3600000"},
     {"NMC_SMS_PROVIDER_HOLD_MAX_MINUTES", "0", "from 1 to 10080"},
+    {"NMC_SMS_PROVIDER_HOLD_MAX_MINUTES", "10081", "from 1 to 10080"},
+    {"NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", "0", "from 1 to 10080"},
     {"NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES", "10081", "from 1 to 10080"},
+    {"NMC_TWILIO_BREAKER_OPEN_MS", "999", "from 1000 to 3600000"},
+    {"NMC_TWILIO_BREAKER_OPEN_MS", "3600001", "from 1000 to 3600000"},
+    {"NMC_TWILIO_BREAKER_CLOSE_AFTER_MS", "999", "from 1000 to 3600000"},
+    {"NMC_TWILIO_BREAKER_CLOSE_AFTER_MS", "3600001", "from 1000 to 3600000"},
+    {"NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "0", "from 1 to 100"},
     {"NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "101", "from 1 to 100"},
     {"NMC_REPORTING_SWEEP_MS", "10", "from 1000 to 3600000"},
 };
