@@ -21,7 +21,6 @@
 #include "actors/conversation/batch.h"
 #include "actors/conversation/conversation_sql.h"
 #include "actors/outbox/outbox.h"
-#include "actors/telephony/telephony.h"
 #include "http/body.h"
 #include "providers/breaker.h"
 #include "providers/http.h"
@@ -306,7 +305,7 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
         job_finish(j, NMC_EINVAL, "event payload does not match its schema");
         return;
     }
-    if (j->kind == JOB_CALL && !nmc_telephony_is_e164(j->caller)) {
+    if (j->kind == JOB_CALL && !nmc_is_e164(j->caller)) {
         count(M.blocked, "invalid_caller"); /* anonymous or withheld caller ids cannot be texted back */
         job_finish(j, 0, NULL);
         return;

@@ -133,17 +133,6 @@ enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const c
     return NMC_TELEPHONY_NOT_MISSED;
 }
 
-int nmc_telephony_is_e164(const char *s)
-{
-    if (s == NULL || s[0] != '+' || s[1] < '1' || s[1] > '9')
-        return 0;
-    size_t n = 0;
-    for (const char *p = s + 1; *p; p++, n++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    return n >= 7 && n <= 15;
-}
-
 /* A Twilio SID: two letters of prefix then 32 hex characters (we accept 1..64
  * alphanumerics so emulators and tests can use short ones). */
 static int sid_valid(const char *s, const char *prefix1, const char *prefix2)
@@ -302,7 +291,7 @@ static int validate(struct telephony *t, struct hook *h, const char **why)
         snprintf(h->event_key, sizeof h->event_key, "status:%s:%s", nmc_form_get(f, "MessageSid"), st);
         return 0;
     }
-    if (from == NULL || from[0] == '\0' || strlen(from) > 32 || !nmc_telephony_is_e164(to))
+    if (from == NULL || from[0] == '\0' || strlen(from) > 32 || !nmc_is_e164(to))
         return *why = "From or To missing or malformed", NMC_EINVAL;
     return 0;
 }

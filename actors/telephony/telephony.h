@@ -34,9 +34,6 @@ enum nmc_telephony_class {
 enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const char *duration, int treat_short,
                                                 int short_max);
 
-/* 1 when s is an E.164 number (+ and 7..15 digits, no leading zero). */
-int nmc_telephony_is_e164(const char *s);
-
 /* The empty TwiML document every webhook answers with. */
 extern const char nmc_telephony_twiml_empty[];
 

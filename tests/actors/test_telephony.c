@@ -1,4 +1,5 @@
-/* Telephony's pure parts: missed-call classification table and E.164. */
+/* Telephony's pure parts: the missed-call classification table (E.164 is
+ * nmc_is_e164, tested in tests/runtime/test_common.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,25 +44,10 @@ static void test_telephony_classify_table(void **state)
     }
 }
 
-static void test_telephony_is_e164_cases(void **state)
-{
-    (void)state;
-    assert_true(nmc_telephony_is_e164("+15550001000"));
-    assert_true(nmc_telephony_is_e164("+4930123456"));
-    assert_false(nmc_telephony_is_e164("15550001000"));
-    assert_false(nmc_telephony_is_e164("+05550001000"));
-    assert_false(nmc_telephony_is_e164("+1555"));
-    assert_false(nmc_telephony_is_e164("+1555000100012345"));
-    assert_false(nmc_telephony_is_e164("+1555a001000"));
-    assert_false(nmc_telephony_is_e164("anonymous"));
-    assert_false(nmc_telephony_is_e164(NULL));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_telephony_classify_table),
-        cmocka_unit_test(test_telephony_is_e164_cases),
     };
     return cmocka_run_group_tests_name("telephony", tests, NULL, NULL);
 }

@@ -135,6 +135,28 @@ static void test_common_parse_i64_rejects_junk_and_range(void **state)
     assert_int_equal(v, 99);
 }
 
+/* + then 7..15 digits, the first not 0. The first rows came from the
+ * telephony test (its copy of this function is gone), the boundaries from
+ * the identity test. */
+static void test_common_is_e164_table(void **state)
+{
+    static const struct {
+        const char *s;
+        int ok;
+    } rows[] = {
+        {"+15550001000", 1}, {"+4930123456", 1}, {"15550001000", 0}, {"+05550001000", 0},
+        {"+1555", 0}, {"+1555000100012345", 0}, {"+1555a001000", 0}, {"anonymous", 0},
+        {"+1234567", 1}, {"+123456789012345", 1}, {"+123456", 0}, {"+1234567890123456", 0},
+        {"+1 555 000 1000", 0}, {"", 0}, {"+", 0},
+    };
+    size_t i;
+
+    for (i = 0; i < NMC_ARRAY_SIZE(rows); i++)
+        if (nmc_is_e164(rows[i].s) != rows[i].ok)
+            fail_msg("\"%s\": want %d", rows[i].s, rows[i].ok);
+    assert_int_equal(nmc_is_e164(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_common_ct_equal_compares_content_and_length),
         cmocka_unit_test(test_common_parse_i64_accepts_whole_numbers),
         cmocka_unit_test(test_common_parse_i64_rejects_junk_and_range),
+        cmocka_unit_test(test_common_is_e164_table),
     };
     return cmocka_run_group_tests_name("runtime_common", tests, NULL, NULL);
 }
