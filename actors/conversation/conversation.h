@@ -14,7 +14,8 @@
  * STOP/START/HELP keywords update the opt-out ledger and are answered.
  * Ambiguous sends (the request may have reached Twilio) are never resent
  * blindly: see docs/decisions/ambiguous-sms.md.
- * Environment: NMC_SMS_AMBIGUOUS_WAIT_MS (default 30000, 0..3600000);
+ * Tuning (validated at start-up by runtime/config.c):
+ * NMC_SMS_AMBIGUOUS_WAIT_MS (default 30000, 0..3600000);
  * NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES (default 1440, 1..10080);
  * NMC_SMS_PROVIDER_HOLD_RETRY_MS (default 60000, 1000..3600000) and
  * NMC_SMS_PROVIDER_HOLD_MAX_MINUTES (default 1440): a send still failing

@@ -23,8 +23,8 @@
  *
  * Acks (actors/app.h): status 0 = done; NMC_OUTBOX_PERMANENT = the event can
  * never succeed (dead-letter now, no retry); any other error = retry later.
- * Environment (beyond runtime/config.h): NMC_OUTBOX_LEASE_MS (default
- * 30000, 1000..600000), the claim lease. */
+ * Tuning (validated at start-up by runtime/config.c): NMC_OUTBOX_LEASE_MS
+ * (default 30000, 1000..600000), the claim lease. */
 #ifndef NMC_ACTORS_OUTBOX_OUTBOX_H
 #define NMC_ACTORS_OUTBOX_OUTBOX_H
 
