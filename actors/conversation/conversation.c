@@ -20,6 +20,7 @@
 
 #include "actors/conversation/batch.h"
 #include "actors/conversation/conversation_sql.h"
+#include "actors/conversation/tenant_cache.h"
 #include "actors/outbox/outbox.h"
 #include "http/body.h"
 #include "providers/breaker.h"
@@ -65,6 +66,8 @@ struct job {
     int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
     int marking_sent;          /* the J_MARK in flight is nmc_conv_mark_sent */
     int leased;                /* its events were inserted leased to our outbox */
+    int cached;                /* the intent was rendered from the tenant cache (version below) */
+    char tenant_version[24];
     struct nmc_span *span;
 };
 
@@ -79,11 +82,12 @@ struct conversation {
     uint64_t provider_timer;
     struct job *jobs;
     struct nmc_conversation_batch *batch; /* jobs of one loop turn share round trips (batch.h) */
+    struct nmc_tenant_cache *tenants;     /* what a first reply needs of a tenant (tenant_cache.h) */
 };
 
 static struct {
     struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
-    struct nmc_metric *started, *first_replies;
+    struct nmc_metric *started, *first_replies, *tenant_cache;
 } M;
 
 static void register_metrics(void)
@@ -102,6 +106,10 @@ static void register_metrics(void)
      * FirstReplySent (reporting only marks the day for its rollup) */
     M.started = nmc_metrics_counter("kpi_conversations_started_total", "Conversations started", NULL);
     M.first_replies = nmc_metrics_counter("kpi_first_replies_sent_total", "First replies accepted by Twilio", NULL);
+    M.tenant_cache = nmc_metrics_counter("conversation_tenant_cache_total",
+                                         "First replies of missed calls by how the tenant was read: hit (cached copy"
+                                         " used), miss (read first), stale (cached copy outdated, read again)",
+                                         "result");
     M.provider = nmc_metrics_counter("sms_provider_holds_total",
                                      "Sends held at their last outbox attempt during a Twilio outage, then"
                                      " released or expired", "result");
@@ -283,6 +291,30 @@ static void release_provider(struct conversation *cv);
 static void arm_provider_release(struct conversation *cv);
 static void on_provider_released(struct conversation *cv, const struct nmc_db_result *res);
 
+static void render(struct job *j, const char *settings, const char *local, const char *fallback_tpl);
+static void intent_first_reply(struct job *j, const char *trigger, int with_inbound);
+
+/* A missed call's first delivery, when the tenant is cached: render and
+ * record the intent at once, without reading the tenant first. The intent
+ * statement checks the cached version; anything unexpected (stale copy, an
+ * intent recorded before) falls back to the full load (on_intent). */
+static int job_from_cache(struct job *j)
+{
+    int64_t now = nmc_clock_now_ms();
+    const struct nmc_tenant_entry *e = nmc_tenant_cache_get(j->cv->tenants, j->tenant, now);
+    count(M.tenant_cache, e != NULL ? "hit" : "miss");
+    if (e == NULL)
+        return 0;
+    char local[8];
+    nmc_tenant_local_dow_time(now, e->offset_s, local);
+    nmc_strlcpy(j->business_name, e->name, sizeof j->business_name);
+    nmc_strlcpy(j->tenant_version, e->version, sizeof j->tenant_version);
+    j->cached = 1;
+    render(j, e->settings, local, NULL);
+    intent_first_reply(j, "missed_call", 0);
+    return 1;
+}
+
 static void on_event(struct conversation *cv, struct nmc_msg *msg)
 {
     const struct nmc_domain_event *ev = msg->payload;
@@ -314,6 +346,8 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
         job_compliance(j);
         return;
     }
+    if (j->kind == JOB_CALL && j->attempts == 1 && job_from_cache(j))
+        return;
     job_load(j);
 }
 
@@ -381,6 +415,7 @@ static void intent_first_reply(struct job *j, const char *trigger, int with_inbo
         { "conv_inbound", NMC_CONV_SQL_INBOUND, 5, { j->tenant, j->caller, j->business, j->ref, j->inbound_body } },
     };
     lease_params(j, &st[0], lease_ms, sizeof lease_ms);
+    st[0].params[st[0].nparams++] = j->cached ? j->tenant_version : NULL;
     int rc = submit(j, J_INTENT, st, with_inbound ? 2 : 1, 1);
     if (rc != 0)
         job_finish(j, rc, "intent not submitted");
@@ -476,6 +511,11 @@ static void on_loaded(struct job *j, const PGresult *r)
         return;
     }
     copy_col(j->business_name, sizeof j->business_name, r, 0);
+    const char *off = col(r, 16), *off_later = col(r, 17);
+    if (off != NULL && off_later != NULL)
+        nmc_tenant_cache_put(j->cv->tenants, j->tenant, col(r, 15), col(r, 0), col(r, 2),
+                             (int32_t)strtol(off, NULL, 10), (int32_t)strtol(off_later, NULL, 10),
+                             nmc_clock_now_ms());
     copy_col(j->message_id, sizeof j->message_id, r, 4);
     copy_col(j->msg_status, sizeof j->msg_status, r, 5);
     copy_col(j->date_sent_after, sizeof j->date_sent_after, r, 12);
@@ -512,6 +552,21 @@ static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nst
 {
     const PGresult *r = result_of(res, 0, nstmts);
     const char *blocked = PQnfields(r) >= 5 ? col(r, 4) : NULL;
+    if (j->cached) {
+        const char *created = PQnfields(r) >= 10 ? col(r, 9) : NULL;
+        if ((blocked != NULL && strcmp(blocked, "stale") == 0) ||
+            (blocked == NULL && (created == NULL || strcmp(created, "t") != 0))) {
+            /* rendered from an outdated tenant, or an earlier delivery
+             * recorded the intent: nothing written; take the full path */
+            if (blocked != NULL) {
+                count(M.tenant_cache, "stale");
+                nmc_tenant_cache_forget(j->cv->tenants, j->tenant);
+            }
+            j->cached = 0;
+            job_load(j);
+            return;
+        }
+    }
     const char *started = PQnfields(r) >= 5 ? col(r, 3) : NULL;
     if (started != NULL && strcmp(started, "t") == 0) {
         nmc_metrics_inc(M.started); /* ConversationStarted committed with the intent */
@@ -1005,6 +1060,7 @@ static void conversation_free(struct conversation *cv)
     nmc_prov_twilio_destroy(cv->twilio);
     nmc_prov_http_destroy(cv->http);
     nmc_conversation_batch_free(cv->batch); /* its groups in flight are dropped with the mail */
+    nmc_tenant_cache_free(cv->tenants);
     free(cv);
 }
 
@@ -1013,6 +1069,7 @@ int nmc_conversation_init(struct nmc_app *app)
     struct conversation *cv = nmc_xcalloc(1, sizeof *cv);
     cv->app = app;
     cv->paused = app->cfg->pause_outbound_sms;
+    cv->tenants = nmc_tenant_cache_new();
     const char *base = app->cfg->public_base_url != NULL ? app->cfg->public_base_url : "";
     size_t n = nmc_strlcpy(cv->base_url, base, sizeof cv->base_url);
     while (n > 0 && cv->base_url[n - 1] == '/')

@@ -4,7 +4,9 @@
 #define NMC_ACTORS_CONVERSATION_CONVERSATION_SQL_H
 
 /* $1 tenant, $2 caller, $3 dedupe key, $4 message id (or NULL). One row per
- * tenant; the m.* columns are NULL when no message matches. */
+ * tenant; the m.* columns are NULL when no message matches. Columns 15-17
+ * fill the tenant cache: the row's version (xmin) and the zone's UTC offset
+ * now and in 15 minutes (tenant_cache.h). */
 #define NMC_CONV_SQL_LOAD \
     "SELECT t.name, t.compliance_status, t.settings::text, nmc_local_dow_time(t.timezone)," \
     "  m.id, m.status, m.body, m.from_e164, m.to_e164, m.kind," \
@@ -13,19 +15,24 @@
     "  to_char((m.created_at - interval '1 day') AT TIME ZONE 'UTC', 'YYYY-MM-DD')," \
     "  (extract(epoch FROM m.created_at) * 1000)::bigint," \
     "  COALESCE((SELECT o.opted_out FROM sms_opt_outs o WHERE o.tenant_id = t.id AND o.phone_e164 = m.to_e164)," \
-    "   false)" \
+    "   false)," \
+    "  t.xmin::text, nmc_utc_offset_s(t.timezone, now())," \
+    "  nmc_utc_offset_s(t.timezone, now() + interval '15 minutes')" \
     " FROM tenants t LEFT JOIN messages m ON m.tenant_id = t.id" \
     "   AND (m.dedupe_key = $3 OR m.id = $4::uuid)" \
     " WHERE t.id = $1::uuid"
 
 /* Columns 0-4: the intent; 5-8: the ConversationStarted it inserted (id,
  * event_id, payload, created_at in epoch ms; NULL when none), leased to
- * $15 for $16 ms (migration 0032: the outbox's fast path). */
+ * $15 for $16 ms (migration 0032: the outbox's fast path); 9: whether this
+ * call recorded the intent. $17: the cached tenant version the body was
+ * rendered from (NULL: read in this job), 'stale' when it changed
+ * (migration 0035). */
 #define NMC_CONV_SQL_FIRST_REPLY \
     "SELECT message_id, message_status, conversation_id, started, blocked, ev_id, ev_event_id, ev_payload," \
-    " ev_created_ms FROM nmc_conv_first_reply(" \
+    " ev_created_ms, created FROM nmc_conv_first_reply(" \
     "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7, $8, $9, $10::bigint, $11::int, $12::int, $13, $14, $15," \
-    " $16::bigint)"
+    " $16::bigint, $17)"
 
 #define NMC_CONV_SQL_INBOUND "SELECT nmc_conv_inbound($1::uuid, $2, $3, $4, $5)"
 

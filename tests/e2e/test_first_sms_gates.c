@@ -270,6 +270,59 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The body of the first (only) SMS a new caller gets after a missed call. */
+static void first_reply_of_new_caller(const char *business, char *body, size_t len)
+{
+    char caller[20];
+    e2e_caller(caller);
+    call_from(caller, business);
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    assert_int_equal(e2e_sms_count_body(caller, body, len), 1);
+}
+
+/* First replies render from a cached copy of the tenant (one round trip
+ * fewer), which must never outlive a change: templates, business hours and
+ * the name changed through the admin API, or by SQL without touching
+ * updated_at, reach the very next call (the intent refuses a stale copy). */
+static void test_first_sms_gates_tenant_changes_reach_the_next_call(void **state)
+{
+    (void)state;
+    char tenant[40], target[80], resp[4096], body[2048], q[256];
+    const char *number = "+15550002008";
+    approved_tenant(number, tenant);
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", tenant);
+    assert_int_equal(e2e_admin("PATCH", target,
+                               "{\"settings\":{\"business_hours\":{},"
+                               "\"first_reply_template_in_hours\":\"IN-1 {business_name}\","
+                               "\"first_reply_template_after_hours\":\"AFTER-1 {business_name}\"}}",
+                               resp, sizeof resp), 200);
+    double hit0 = e2e_metric("conversation_tenant_cache_total{result=\"hit\"}");
+    double stale0 = e2e_metric("conversation_tenant_cache_total{result=\"stale\"}");
+    first_reply_of_new_caller(number, body, sizeof body); /* reads the tenant, fills the cache */
+    assert_non_null(strstr(body, "IN-1 Gate Plumbing"));
+    first_reply_of_new_caller(number, body, sizeof body); /* from the cache */
+    assert_non_null(strstr(body, "IN-1 Gate Plumbing"));
+    assert_true(e2e_metric("conversation_tenant_cache_total{result=\"hit\"}") >= hit0 + 1);
+
+    assert_int_equal(e2e_admin("PATCH", target, "{\"settings\":{\"first_reply_template_in_hours\":"
+                                                "\"IN-2 {business_name}\"}}", resp, sizeof resp), 200);
+    first_reply_of_new_caller(number, body, sizeof body);
+    assert_non_null(strstr(body, "IN-2 Gate Plumbing"));
+    assert_true(e2e_metric("conversation_tenant_cache_total{result=\"stale\"}") >= stale0 + 1);
+
+    /* business hours that are never open (no range on any day): after hours */
+    assert_int_equal(e2e_admin("PATCH", target, "{\"settings\":{\"business_hours\":{\"mon\":[]}}}", resp,
+                               sizeof resp), 200);
+    first_reply_of_new_caller(number, body, sizeof body);
+    assert_non_null(strstr(body, "AFTER-1 Gate Plumbing"));
+
+    snprintf(q, sizeof q, "UPDATE tenants SET name = 'Renamed Drains' WHERE id = '%s'", tenant);
+    pgtest_exec(E.pg, q);
+    first_reply_of_new_caller(number, body, sizeof body);
+    assert_non_null(strstr(body, "AFTER-1 Renamed Drains"));
+    assert_true(e2e_metric("conversation_tenant_cache_total{result=\"stale\"}") >= stale0 + 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_gates_compliance_holds_until_approved_then_sends_once),
         cmocka_unit_test(test_first_sms_gates_compliance_rejected_blocks),
         cmocka_unit_test(test_first_sms_gates_emitted_payloads_match_catalog),
+        cmocka_unit_test(test_first_sms_gates_tenant_changes_reach_the_next_call),
     };
     return cmocka_run_group_tests_name("e2e_first_sms_gates", tests, setup, teardown);
 }
