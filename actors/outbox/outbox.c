@@ -68,7 +68,6 @@ struct outbox {
     int gauges_inflight;
     int64_t last_notify_ms;
     uint64_t poll_timer, renew_timer, notify_timer, final_timer;
-    int stopping;
 };
 
 static struct {
@@ -134,7 +133,7 @@ int nmc_outbox_ack(struct nmc_rt *rt, int64_t outbox_id, const char *subscriber,
 const char *nmc_outbox_lease_owner(struct nmc_app *app, int64_t *lease_ms)
 {
     struct outbox *o = app != NULL ? app->modules[NMC_SLOT_OUTBOX] : NULL;
-    if (o == NULL || !app->run_workers || o->stopping)
+    if (o == NULL || !app->run_workers)
         return NULL;
     if (lease_ms != NULL)
         *lease_ms = app->cfg->outbox_lease_ms;
@@ -248,7 +247,7 @@ static void try_claim(struct outbox *o)
     const struct nmc_config *c = o->app->cfg;
     size_t cap = (size_t)c->outbox_batch_size * (size_t)c->outbox_concurrency;
     size_t busy = o->nflights - o->nfinal; /* settled flights only wait for their finalise statement */
-    if (!o->app->run_workers || o->stopping)
+    if (!o->app->run_workers)
         return;
     if (o->claims_inflight >= c->outbox_concurrency || busy >= cap) {
         o->claim_again = 1;
@@ -505,7 +504,7 @@ static void finalise(struct outbox *o)
 static void start_timer(struct outbox *o, uint64_t ms, enum cookie ck, uint64_t *id);
 
 /* Settled flights share one finalise statement: at once when FINAL_MAX
- * wait or when stopping, else FINAL_DELAY_MS after the first settled, so a
+ * wait, else FINAL_DELAY_MS after the first settled, so a
  * busy instance writes one statement per FINAL_DELAY_MS rather than one
  * per loop turn. Marking an event dispatched is on no latency path (the
  * lease keeps other instances off it meanwhile). */
@@ -513,7 +512,7 @@ static void schedule_finalise(struct outbox *o)
 {
     if (o->nfinal == 0 || o->final_inflight > 0)
         return;
-    if (o->nfinal >= FINAL_MAX || o->stopping) {
+    if (o->nfinal >= FINAL_MAX) {
         nmc_rt_timer_cancel(o->app->rt, o->final_timer);
         o->final_timer = 0;
         finalise(o);
@@ -596,7 +595,7 @@ static void notify_workers(struct outbox *o)
 
 static void start_timer(struct outbox *o, uint64_t ms, enum cookie ck, uint64_t *id)
 {
-    if (o->stopping || nmc_rt_timer_start(o->actor, ms, ck, id) != 0)
+    if (nmc_rt_timer_start(o->actor, ms, ck, id) != 0)
         *id = 0;
 }
 
@@ -651,9 +650,17 @@ static void on_db_result(struct outbox *o, const struct nmc_msg *msg)
     }
 }
 
+/* The actor's state is the app, not the module: the module is looked up
+ * per message so that nothing reads it once nmc_outbox_stop() has freed it.
+ * Mail arriving after stop (late database results and timers, acks,
+ * handoffs, wakes) is dropped; the runtime frees each message and its
+ * payload, and the events concerned are claimed again once their lease
+ * lapses. */
 static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
-    struct outbox *o = state;
+    struct outbox *o = ((struct nmc_app *)state)->modules[NMC_SLOT_OUTBOX];
+    if (o == NULL)
+        return;
     switch (msg->type) {
     case NMC_MSG_OUTBOX_WAKE:
     case NMC_MSG_DB_NOTIFY:
@@ -699,7 +706,7 @@ int nmc_outbox_init(struct nmc_app *app)
     nmc_id_uuid4(o->instance);
     register_metrics();
     /* NMC_OUTBOX_LEASE_MS is validated by runtime/config.c */
-    int rc = nmc_rt_actor_create(app->rt, "outbox", on_message, o, 0, &o->actor);
+    int rc = nmc_rt_actor_create(app->rt, "outbox", on_message, app, 0, &o->actor);
     if (rc != 0) {
         free(o);
         return rc;
@@ -710,16 +717,32 @@ int nmc_outbox_init(struct nmc_app *app)
     return rc;
 }
 
+/* Frees everything the module owns, at once: the actor and the runtime
+ * outlive the module (nmc_rt_stop comes later), and what still reaches the
+ * actor finds the slot empty (on_message). Flights are abandoned, settled
+ * or not: their leases lapse and any instance claims them again (delivery
+ * is at least once; consumers are idempotent). Work in the database is
+ * abandoned with them. */
 void nmc_outbox_stop(struct nmc_app *app)
 {
     struct outbox *o = app->modules[NMC_SLOT_OUTBOX];
     if (o == NULL)
         return;
-    o->stopping = 1;
-    struct nmc_rt *rt = app->rt;
-    nmc_rt_timer_cancel(rt, o->poll_timer);
-    nmc_rt_timer_cancel(rt, o->renew_timer);
-    nmc_rt_timer_cancel(rt, o->notify_timer);
-    nmc_rt_timer_cancel(rt, o->final_timer);
-    o->poll_timer = o->renew_timer = o->notify_timer = o->final_timer = 0;
+    app->modules[NMC_SLOT_OUTBOX] = NULL;
+    nmc_rt_timer_cancel(app->rt, o->poll_timer);
+    nmc_rt_timer_cancel(app->rt, o->renew_timer);
+    nmc_rt_timer_cancel(app->rt, o->notify_timer);
+    nmc_rt_timer_cancel(app->rt, o->final_timer);
+    while (o->flights != NULL) {
+        struct flight *f = o->flights;
+        o->flights = f->next;
+        free(f);
+    }
+    free(o->index);
+    while (o->subs != NULL) {
+        struct sub *s = o->subs;
+        o->subs = s->next;
+        free(s);
+    }
+    free(o);
 }

@@ -34,6 +34,10 @@
 #define NMC_OUTBOX_PERMANENT NMC_EGONE
 
 NMC_MUST_CHECK int nmc_outbox_init(struct nmc_app *app);
+/* Cancels the timers and frees the module's state: flights in progress
+ * (their leases lapse and they are claimed again), the id index and the
+ * subscriptions. The actor stays registered until nmc_rt_destroy() and
+ * drops what still reaches it. Call before nmc_rt_stop(). */
 void nmc_outbox_stop(struct nmc_app *app);
 
 /* Message type of a handoff (payload struct nmc_domain_event). */
@@ -42,8 +46,8 @@ void nmc_outbox_stop(struct nmc_app *app);
 /* The lease owner (this instance's id, a string owned by the outbox) a
  * local writer puts in locked_by to hand its event over after COMMIT, with
  * the lease length in *lease_ms (may be NULL). NULL when this instance does
- * not dispatch (role web) or is stopping: insert the event unleased and
- * send NMC_MSG_OUTBOX_WAKE instead. */
+ * not dispatch (role web) or its outbox has stopped: insert the event
+ * unleased and send NMC_MSG_OUTBOX_WAKE instead. */
 const char *nmc_outbox_lease_owner(struct nmc_app *app, int64_t *lease_ms);
 
 /* Hands an event inserted with nmc_outbox_lease_owner()'s lease to the

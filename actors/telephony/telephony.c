@@ -62,6 +62,7 @@ enum op_kind { OP_BATCH = 1, OP_LOOKUP };
 
 struct batch {
     enum op_kind kind;
+    struct batch *next, *prev; /* t->batches while its transaction is in the database */
     struct hook *items;
     size_t n;
     int leased;                /* events were inserted leased to our outbox: hand them over */
@@ -89,6 +90,7 @@ struct telephony {
     struct hook *queue, **queue_tail;
     size_t nqueue;
     struct lookup *lookups;
+    struct batch *batches;  /* in the database: nmc_telephony_stop() answers their hooks */
     int txn_inflight;
 };
 
@@ -204,8 +206,8 @@ static void observe(enum endpoint ep, int status, uint64_t received_ns)
     nmc_metrics_observe(M.duration, labels, ms);
 }
 
-/* Answers one hook and frees it. */
-static void hook_answer(struct hook *h, int status)
+/* Answers one hook; a reply to a connection already gone goes nowhere. */
+static void hook_reply(const struct hook *h, int status)
 {
     if (status == 200) {
         nmc_http_reply(h->reply, 200, "text/xml", nmc_telephony_twiml_empty, sizeof nmc_telephony_twiml_empty - 1,
@@ -216,7 +218,23 @@ static void hook_answer(struct hook *h, int status)
             nmc_trace_span_error(h->span, "webhook not stored");
     }
     observe(h->ep, status, h->received_ns);
+}
+
+/* Answers one hook and frees it. */
+static void hook_answer(struct hook *h, int status)
+{
+    hook_reply(h, status);
     hook_free(h);
+}
+
+/* Answers a list of hooks (linked by next) and frees them. */
+static void hooks_answer(struct hook *h, int status)
+{
+    while (h != NULL) {
+        struct hook *next = h->next;
+        hook_answer(h, status);
+        h = next;
+    }
 }
 
 /* ---- route handlers (run on the loop with a borrowed request) ---- */
@@ -346,19 +364,32 @@ drop:
     hook_free(h);
 }
 
+/* ud is the app: the module is looked up per request (NULL once stopped;
+ * Twilio retries a 503). */
+static void route(void *ud, struct nmc_http_req *req, enum endpoint ep)
+{
+    struct telephony *t = ((struct nmc_app *)ud)->modules[NMC_SLOT_TELEPHONY];
+    if (t != NULL) {
+        handle(t, req, ep);
+        return;
+    }
+    nmc_http_respond_error(req, 503, "unavailable", "the server is shutting down; retry");
+    observe(ep, 503, req->received_ns);
+}
+
 static void on_voice_status(struct nmc_http_req *req, void *ud)
 {
-    handle(ud, req, EP_VOICE);
+    route(ud, req, EP_VOICE);
 }
 
 static void on_sms(struct nmc_http_req *req, void *ud)
 {
-    handle(ud, req, EP_SMS);
+    route(ud, req, EP_SMS);
 }
 
 static void on_message_status(struct nmc_http_req *req, void *ud)
 {
-    handle(ud, req, EP_STATUS);
+    route(ud, req, EP_STATUS);
 }
 
 /* ---- number -> tenant cache ---- */
@@ -575,19 +606,31 @@ static int submit_batch(struct telephony *t, struct batch *b)
     for (struct hook *h = b->items; h != NULL; h = h->next, i++)
         hook_stmt(h, &l, &st[i], scratch[i], sizeof scratch[i]);
     int rc = nmc_db_txn(t->app->db, t->actor, (uint64_t)(uintptr_t)b, NULL, st, b->n);
-    if (rc == 0)
-        t->txn_inflight++;
-    return rc;
+    if (rc != 0)
+        return rc;
+    t->txn_inflight++;
+    b->prev = NULL;
+    b->next = t->batches;
+    if (t->batches != NULL)
+        t->batches->prev = b;
+    t->batches = b;
+    return 0;
 }
 
+static void batch_unlink(struct telephony *t, struct batch *b)
+{
+    if (b->prev != NULL)
+        b->prev->next = b->next;
+    else
+        t->batches = b->next;
+    if (b->next != NULL)
+        b->next->prev = b->prev;
+}
+
+/* Answers every hook of b (not in the database) with http_status, frees b. */
 static void fail_batch(struct batch *b, int http_status)
 {
-    struct hook *h = b->items;
-    while (h != NULL) {
-        struct hook *next = h->next;
-        hook_answer(h, http_status);
-        h = next;
-    }
+    hooks_answer(b->items, http_status);
     free(b);
 }
 
@@ -702,6 +745,7 @@ static void split_batch(struct telephony *t, struct batch *b)
 static void on_batch_done(struct telephony *t, struct batch *b, const struct nmc_db_result *res)
 {
     t->txn_inflight--;
+    batch_unlink(t, b);
     if (res->status != 0) {
         log_batch_failure(b, res);
         if (b->n > 1 && res->status != NMC_ESHUTDOWN)
@@ -735,9 +779,26 @@ static void on_db_result(struct telephony *t, struct nmc_msg *msg)
         on_batch_done(t, (struct batch *)kind, res);
 }
 
+/* Mail that reaches the actor after nmc_telephony_stop() freed the state
+ * (between stop and nmc_rt_stop): late database results (their batches and
+ * lookups were answered by stop), cache invalidations, and webhooks the
+ * route handed over before stop, answered 503 here like the ones stop
+ * found (Twilio retries). The runtime frees each message and its payload. */
+static void on_stopped(const struct nmc_msg *msg)
+{
+    if (msg->type == MSG_WEBHOOK && msg->payload != NULL)
+        hook_reply(msg->payload, 503);
+}
+
+/* The actor's state is the app, not the module: the module is looked up
+ * per message so that nothing reads it once stop has freed it. */
 static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
-    struct telephony *t = state;
+    struct telephony *t = ((struct nmc_app *)state)->modules[NMC_SLOT_TELEPHONY];
+    if (t == NULL) {
+        on_stopped(msg);
+        return;
+    }
     switch (msg->type) {
     case MSG_WEBHOOK:
         on_webhook(t, msg);
@@ -762,11 +823,11 @@ static int register_routes(struct telephony *t)
     struct nmc_http_server *s = t->app->http;
     if (s == NULL)
         return 0;
-    int rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/voice-status", on_voice_status, t);
+    int rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/voice-status", on_voice_status, t->app);
     if (rc == 0)
-        rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/sms", on_sms, t);
+        rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/sms", on_sms, t->app);
     if (rc == 0)
-        rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/message-status", on_message_status, t);
+        rc = nmc_http_server_route(s, "POST", "/webhooks/twilio/message-status", on_message_status, t->app);
     return rc;
 }
 
@@ -780,7 +841,7 @@ int nmc_telephony_init(struct nmc_app *app)
     while (n > 0 && t->base_url[n - 1] == '/')
         t->base_url[--n] = '\0';
     register_metrics();
-    int rc = nmc_rt_actor_create(app->rt, "telephony", on_message, t, 0, &t->actor);
+    int rc = nmc_rt_actor_create(app->rt, "telephony", on_message, app, 0, &t->actor);
     if (rc == 0)
         rc = register_routes(t);
     if (rc != 0) {
@@ -791,9 +852,32 @@ int nmc_telephony_init(struct nmc_app *app)
     return 0;
 }
 
+/* Frees everything the module owns, at once: the actor, the routes and the
+ * runtime outlive the module (nmc_rt_stop comes later), and what still
+ * reaches them finds the slot empty (route, on_stopped). Every webhook the
+ * module holds (queued, waiting for its number's lookup, or in a
+ * transaction) is answered 503 as a transaction failed by the pool's
+ * shutdown is: Twilio retries, and a transaction that commits anyway makes
+ * the retry a dedupe hit (its event, leased to this instance, is claimed
+ * when the lease lapses). Late database results are dropped. */
 void nmc_telephony_stop(struct nmc_app *app)
 {
     struct telephony *t = app->modules[NMC_SLOT_TELEPHONY];
-    if (t != NULL)
-        cache_clear(t);
+    if (t == NULL)
+        return;
+    app->modules[NMC_SLOT_TELEPHONY] = NULL;
+    hooks_answer(t->queue, 503);
+    while (t->lookups != NULL) {
+        struct lookup *l = t->lookups;
+        t->lookups = l->next;
+        hooks_answer(l->waiting, 503);
+        free(l);
+    }
+    while (t->batches != NULL) {
+        struct batch *b = t->batches;
+        t->batches = b->next;
+        fail_batch(b, 503);
+    }
+    cache_clear(t);
+    free(t);
 }

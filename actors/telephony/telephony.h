@@ -17,7 +17,11 @@
 
 #include "actors/app.h"
 
-/* Module init/stop (actors/app.c). */
+/* Module init/stop (actors/app.c). Stop answers every webhook the module
+ * still holds with 503 (queued, waiting for a lookup or in a transaction;
+ * Twilio retries) and frees the module's state. The actor and the routes
+ * stay until the runtime and the server go and answer what still reaches
+ * them with 503. Call before nmc_rt_stop(), while the server is alive. */
 NMC_MUST_CHECK int nmc_telephony_init(struct nmc_app *app);
 void nmc_telephony_stop(struct nmc_app *app);
 
