@@ -63,11 +63,6 @@ int nmc_identity_admin_check(struct nmc_http_req *req)
     return 0;
 }
 
-int nmc_identity_is_e164(const char *s)
-{
-    return nmc_is_e164(s);
-}
-
 static int parse_hhmm(const char *s, int *minutes)
 {
     if (s == NULL || strlen(s) != 5 || s[2] != ':')
@@ -174,7 +169,7 @@ static int validate_numbers(json_t *nums, char *err, size_t errlen)
     json_t *v;
     json_array_foreach(nums, i, v) {
         const char *s = json_string_value(v);
-        if (!nmc_identity_is_e164(s)) {
+        if (!nmc_is_e164(s)) {
             snprintf(err, errlen, "phone_numbers[%zu] is not an E.164 number (like +15550001000)", i);
             return NMC_EINVAL;
         }

@@ -21,8 +21,6 @@ int nmc_identity_admin_check(struct nmc_http_req *req);
 /* Validates a tenant create (creating=1) or patch body; 0 or NMC_EINVAL
  * with the problem in err. Exposed for tests. */
 NMC_MUST_CHECK int nmc_identity_validate_tenant(json_t *body, int creating, char *err, size_t errlen);
-/* 1 when s is an E.164 number (+ then 7..15 digits, no leading 0). */
-int nmc_identity_is_e164(const char *s);
 /* Validates {"mon": [["08:00","17:00"], ...], ...}; 0 or NMC_EINVAL. */
 NMC_MUST_CHECK int nmc_identity_validate_hours(json_t *hours, char *err, size_t errlen);
 /* A new tenant API key ("nmc_" + 48 hex) and its hex SHA-256. */

@@ -9,18 +9,6 @@
 
 #include "actors/identity/identity.h"
 
-static void test_identity_is_e164_table(void **state)
-{
-    static const struct { const char *s; int ok; } rows[] = {
-        {"+15550001000", 1}, {"+442071838750", 1}, {"+1234567", 1}, {"+123456789012345", 1},
-        {"+1234567890123456", 0}, {"+123456", 0}, {"15550001000", 0}, {"+05550001000", 0},
-        {"+1555000100a", 0}, {"+1 555 000 1000", 0}, {"", 0}, {"+", 0},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        assert_int_equal(nmc_identity_is_e164(rows[i].s), rows[i].ok);
-    assert_int_equal(nmc_identity_is_e164(NULL), 0);
-}
-
 struct row {
     const char *body;
     int creating;
@@ -122,7 +110,6 @@ static void test_identity_new_api_key_is_random_and_hashed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_identity_is_e164_table),
         cmocka_unit_test(test_identity_validate_tenant_create_table),
         cmocka_unit_test(test_identity_validate_tenant_patch_table),
         cmocka_unit_test(test_identity_validate_hours_table),
