@@ -3,7 +3,8 @@
  * drained) with the app on the stack, so that whatever a stop function does
  * not free is unreachable afterwards and LeakSanitizer fails the test at
  * exit. The JWKS fetch of the auth actor is in flight when it stops (the
- * JWKS server accepts and never answers) and the maintenance timer is armed.
+ * JWKS server accepts and never answers) and the maintenance timers (hold
+ * GC, retention) are armed.
  *
  * Nothing is suppressed: every module (catalog, scheduling, maintenance,
  * identity auth and its JWKS cache, conversation with its Twilio http
@@ -12,7 +13,8 @@
  * the loop closes with no handle left. (A "leak:libuv.so" suppression would
  * hide every allocation made inside a loop callback, i.e. nearly all
  * module state.) A second case checks that mail reaching the stopped
- * actors between stop and nmc_rt_stop is dropped; a third that a webhook
+ * actors between stop and nmc_rt_stop (timers, and for maintenance a
+ * retention round's database result) is dropped; a third that a webhook
  * telephony holds when it stops, and one arriving after, are answered 503
  * rather than left without a reply. */
 #include <setjmp.h>
@@ -26,6 +28,7 @@
 #include "actors/app.h"
 #include "actors/identity/auth_impl.h"
 #include "actors/infra/infra.h"
+#include "actors/maintenance/internal.h"
 #include "actors/outbox/outbox.h"
 #include "providers/twilio_sig.h"
 
@@ -189,6 +192,18 @@ static void send_timer(struct nmc_rt *rt, const char *actor, uint64_t cookie)
     assert_int_equal(nmc_rt_send(a, m), 0);
 }
 
+/* What a retention round in flight at stop would bring back. */
+static void send_db_result(struct nmc_rt *rt, const char *actor, uint64_t cookie)
+{
+    struct nmc_db_result *res = calloc(1, sizeof(*res));
+    assert_non_null(res);
+    res->status = NMC_ESHUTDOWN;
+    res->failed_stmt = -1;
+    struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_DB_RESULT, res, free);
+    m->cookie = cookie;
+    assert_int_equal(nmc_rt_send(nmc_rt_actor_find(rt, actor), m), 0);
+}
+
 static void send_cache_invalidate(struct nmc_rt *rt)
 {
     struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_CACHE_INVALIDATE, nmc_xstrdup("tenant"), free);
@@ -199,12 +214,17 @@ static void test_app_stop_modules_late_mail_dropped(void **state)
 {
     (void)state;
     struct fixture f;
-    static const char *const actors[] = {"conversation", "reporting", "telephony", "outbox"};
+    static const char *const actors[] = {"conversation", "reporting", "telephony", "outbox", "maintenance"};
     app_start(&f);
     app_stop_modules(&f);
     for (uint64_t cookie = 1; cookie <= 9; cookie++) /* every timer cookie the outbox has */
         for (size_t i = 0; i < NMC_ARRAY_SIZE(actors); i++)
             send_timer(f.app.rt, actors[i], cookie);
+    for (uint64_t j = 0; j < MAINT_RETENTION_NJOBS; j++) {
+        send_timer(f.app.rt, "maintenance", MAINT_TIMER_RETENTION + j);
+        send_db_result(f.app.rt, "maintenance", MAINT_DB_RETENTION + j);
+    }
+    send_db_result(f.app.rt, "maintenance", MAINT_DB_HOLD_GC);
     send_outbox_mail(f.app.rt);
     send_cache_invalidate(f.app.rt);
     for (int i = 0; i < 20; i++)
