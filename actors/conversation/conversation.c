@@ -204,27 +204,14 @@ static void lease_params(struct job *j, struct nmc_db_stmt *st, char *ms, size_t
     st->params[st->nparams++] = ms;
 }
 
-/* Hands the event a committed statement inserted (columns c..c+3 of r:
- * id, event_id, payload, created_at ms) to the local outbox, or wakes the
- * outbox to claim it when it was not leased or the handoff failed. */
+/* Hands the event a committed statement inserted (columns c..c+3 of r) to
+ * the local outbox, or wakes the outbox to claim it when it was not leased
+ * or the handoff failed. */
 static void hand_over(struct job *j, const PGresult *r, int c, const char *event_name)
 {
-    const char *id = col(r, c), *event_id = col(r, c + 1), *payload = col(r, c + 2), *created = col(r, c + 3);
-    if (id == NULL)
-        return;
-    if (!j->leased || event_id == NULL || payload == NULL) {
-        nmc_outbox_wake(j->cv->app->rt);
-        return;
-    }
-    struct nmc_domain_event *ev = nmc_xcalloc(1, sizeof *ev);
-    ev->outbox_id = strtoll(id, NULL, 10);
-    nmc_strlcpy(ev->event_id, event_id, sizeof ev->event_id);
-    nmc_strlcpy(ev->event_name, event_name, sizeof ev->event_name);
-    ev->schema_version = 1;
-    ev->attempts = 1;
-    ev->payload_json = nmc_xstrdup(payload);
-    ev->created_at_ms = created != NULL ? strtoll(created, NULL, 10) : 0;
-    if (nmc_outbox_handoff(j->cv->app->rt, ev, &j->ctx) != 0)
+    if (col(r, c) == NULL)
+        return; /* no event */
+    if (!j->leased || nmc_outbox_handoff_row(j->cv->app->rt, r, c, event_name, &j->ctx) != 0)
         nmc_outbox_wake(j->cv->app->rt); /* the lease lapses, then any instance claims it */
 }
 

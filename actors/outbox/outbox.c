@@ -156,6 +156,24 @@ int nmc_outbox_handoff(struct nmc_rt *rt, struct nmc_domain_event *ev, const str
     return nmc_rt_send(ob, m);
 }
 
+int nmc_outbox_handoff_row(struct nmc_rt *rt, const PGresult *r, int c, const char *event_name,
+                           const struct nmc_msg *ctx)
+{
+    const char *id = nmc_db_get(r, 0, c), *event_id = nmc_db_get(r, 0, c + 1), *payload = nmc_db_get(r, 0, c + 2);
+    const char *created = nmc_db_get(r, 0, c + 3);
+    if (id == NULL || event_id == NULL || payload == NULL)
+        return NMC_EINVAL;
+    struct nmc_domain_event *ev = nmc_xcalloc(1, sizeof *ev);
+    ev->outbox_id = strtoll(id, NULL, 10);
+    nmc_strlcpy(ev->event_id, event_id, sizeof ev->event_id);
+    nmc_strlcpy(ev->event_name, event_name, sizeof ev->event_name);
+    ev->schema_version = 1;
+    ev->attempts = 1;
+    ev->payload_json = nmc_xstrdup(payload);
+    ev->created_at_ms = created != NULL ? strtoll(created, NULL, 10) : 0;
+    return nmc_outbox_handoff(rt, ev, ctx);
+}
+
 int nmc_outbox_subscribe(struct nmc_app *app, const char *event_name, struct nmc_actor *actor)
 {
     struct outbox *o = app != NULL ? app->modules[NMC_SLOT_OUTBOX] : NULL;

@@ -29,6 +29,7 @@
 #define NMC_ACTORS_OUTBOX_OUTBOX_H
 
 #include <stdint.h>
+#include <libpq-fe.h>
 #include "actors/app.h"
 
 #define NMC_OUTBOX_PERMANENT NMC_EGONE
@@ -56,6 +57,12 @@ const char *nmc_outbox_lease_owner(struct nmc_app *app, int64_t *lease_ms);
  * ctx (may be NULL). Returns nmc_rt_send's result or NMC_ENOTFOUND; on
  * failure the event is delivered once its lease lapses. */
 int nmc_outbox_handoff(struct nmc_rt *rt, struct nmc_domain_event *ev, const struct nmc_msg *ctx);
+/* nmc_outbox_handoff() of the event a committed statement returned in row
+ * 0, columns c..c+3 of r (id, event_id, payload as text, created_at in
+ * epoch ms), named event_name, schema_version 1. NMC_EINVAL when id,
+ * event_id or payload is NULL (nothing handed over). */
+int nmc_outbox_handoff_row(struct nmc_rt *rt, const PGresult *r, int c, const char *event_name,
+                           const struct nmc_msg *ctx);
 
 /* Sends NMC_MSG_OUTBOX_WAKE to the local "outbox" actor, if there is one.
  * Call after the COMMIT that inserted events. */

@@ -672,24 +672,13 @@ static const char *status_label(const char *st)
  * not: the outbox must be woken to claim it instead. */
 static int hand_over(struct telephony *t, const struct hook *h, const PGresult *r)
 {
-    const char *id = nmc_db_get(r, 0, 2), *event_id = nmc_db_get(r, 0, 3), *payload = nmc_db_get(r, 0, 4);
-    const char *created = nmc_db_get(r, 0, 5);
-    if (id == NULL || event_id == NULL || payload == NULL)
-        return NMC_EINVAL;
-    struct nmc_domain_event *ev = nmc_xcalloc(1, sizeof *ev);
-    ev->outbox_id = strtoll(id, NULL, 10);
-    nmc_strlcpy(ev->event_id, event_id, sizeof ev->event_id);
-    nmc_strlcpy(ev->event_name, h->ep == EP_VOICE ? "CallDetected" : "InboundSmsReceived", sizeof ev->event_name);
-    ev->schema_version = 1;
-    ev->attempts = 1;
-    ev->payload_json = nmc_xstrdup(payload);
-    ev->created_at_ms = created != NULL ? strtoll(created, NULL, 10) : 0;
     struct nmc_msg ctx = { 0 };
     nmc_strlcpy(ctx.tenant_id, h->tenant_id, sizeof ctx.tenant_id);
     nmc_strlcpy(ctx.correlation_id, h->correlation_id, sizeof ctx.correlation_id);
     if (h->span != NULL)
         ctx.trace = h->span->ctx; /* the consumers' spans continue the webhook's trace */
-    return nmc_outbox_handoff(t->app->rt, ev, &ctx);
+    return nmc_outbox_handoff_row(t->app->rt, r, 2, h->ep == EP_VOICE ? "CallDetected" : "InboundSmsReceived",
+                                  &ctx);
 }
 
 static void count_results(struct telephony *t, const struct batch *b, const struct hook *h, const PGresult *r,
