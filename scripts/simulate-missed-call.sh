@@ -3,20 +3,24 @@
 # no-answer) for the demo tenant's number to a running nmc, then shows what
 # the Twilio emulator (nmc-fakes) received: the first SMS.
 #
-#   scripts/simulate-missed-call.sh [--from +15551234567] [--to +15550001000]
+#   scripts/simulate-missed-call.sh [--from +1555XXXXXXX] [--to +15550001000]
+#
+# Without --from each run is a new caller (+1555 and 7 random digits): a
+# caller who already got a first SMS within FIRST_SMS_REPEAT_WINDOW_MINUTES
+# (60) gets no second one, by design.
 #
 # Environment: NMC_URL (default http://127.0.0.1:${PORT:-8080}), PUBLIC_BASE_URL
 # (the URL nmc believes it is reached at: it signs over that, default NMC_URL),
 # TWILIO_AUTH_TOKEN (default test-auth-token), FAKES_URL (default
 # http://127.0.0.1:${FAKES_PORT:-8081}).
 set -euo pipefail
-from="+15551234567"
+from="+1555$(printf '%07d' $(( (RANDOM << 15 | RANDOM) % 10000000 )))"
 to="+15550001000"
 while [ $# -gt 0 ]; do
   case "$1" in
     --from) from=$2; shift 2 ;;
     --to) to=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
@@ -56,5 +60,6 @@ for _ in $(seq 1 50); do
   fi
   sleep 0.1
 done
-echo "no SMS reached the emulator within 5 s: check the nmc log" >&2
+echo "no SMS reached the emulator within 5 s: check the nmc log (a caller texted within the repeat window," \
+  "60 minutes by default, gets no second first SMS: first_reply.blocked reason repeat)" >&2
 exit 1
