@@ -65,6 +65,10 @@ struct nmc_domain_event {
     int attempts;          /* deliveries so far, including this one */
     char *payload_json;    /* owned by the message */
     int64_t created_at_ms; /* database time of the insert */
+    /* Set only on a handoff (nmc_outbox_handoff_row): the subscriber that
+     * already did its work in the event's own transaction. It gets no copy
+     * but the flight still waits for its ack (nmc_outbox_ack). */
+    struct nmc_actor *consumed_by;
 };
 
 struct nmc_outbox_ack {

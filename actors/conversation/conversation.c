@@ -87,7 +87,7 @@ struct conversation {
 
 static struct {
     struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
-    struct nmc_metric *started, *first_replies, *tenant_cache;
+    struct nmc_metric *started, *first_replies, *tenant_cache, *path;
 } M;
 
 static void register_metrics(void)
@@ -110,6 +110,9 @@ static void register_metrics(void)
                                          "First replies of missed calls by how the tenant was read: hit (cached copy"
                                          " used), miss (read first), stale (cached copy outdated, read again)",
                                          "result");
+    M.path = nmc_metrics_counter("conversation_first_reply_intents_total",
+                                 "Missed-call first replies by where the intent was recorded: webhook_txn (in the"
+                                 " webhook's transaction), event (on delivery of CallDetected)", "path");
     M.provider = nmc_metrics_counter("sms_provider_holds_total",
                                      "Sends held at their last outbox attempt during a Twilio outage, then"
                                      " released or expired", "result");
@@ -211,7 +214,7 @@ static void hand_over(struct job *j, const PGresult *r, int c, const char *event
 {
     if (col(r, c) == NULL)
         return; /* no event */
-    if (!j->leased || nmc_outbox_handoff_row(j->cv->app->rt, r, c, event_name, &j->ctx) != 0)
+    if (!j->leased || nmc_outbox_handoff_row(j->cv->app->rt, r, c, event_name, &j->ctx, NULL) != 0)
         nmc_outbox_wake(j->cv->app->rt); /* the lease lapses, then any instance claims it */
 }
 
@@ -279,6 +282,9 @@ static void arm_provider_release(struct conversation *cv);
 static void on_provider_released(struct conversation *cv, const struct nmc_db_result *res);
 
 static void render(struct job *j, const char *settings, const char *local, const char *fallback_tpl);
+static void render_body(const char *settings, const char *local, const char *fallback_tpl, const char *name,
+                        const char *phone, char *out, size_t outlen);
+static void intent_recorded(struct job *j, const char *blocked, int created);
 static void intent_first_reply(struct job *j, const char *trigger, int with_inbound);
 
 /* A missed call's first delivery, when the tenant is cached: render and
@@ -338,6 +344,71 @@ static void on_event(struct conversation *cv, struct nmc_msg *msg)
     job_load(j);
 }
 
+/* NMC_MSG_CONV_PREPARE (conversation.h): the first reply of a missed call
+ * rendered from the tenant cache for the webhook's own transaction. The
+ * struct goes back to the writer either way (ready 0: not possible here). */
+static void on_prepare(struct conversation *cv, struct nmc_msg *msg)
+{
+    struct nmc_conv_first_reply *fr = msg->payload;
+    struct nmc_actor *to = fr->reply_to;
+    msg->payload = NULL;
+    msg->payload_free = NULL;
+    fr->ready = 0;
+    int64_t now = nmc_clock_now_ms();
+    const struct nmc_tenant_entry *e =
+        nmc_is_e164(fr->caller) ? nmc_tenant_cache_get(cv->tenants, fr->tenant, now) : NULL;
+    if (e != NULL && cv->app->run_workers) {
+        char local[8];
+        nmc_tenant_local_dow_time(now, e->offset_s, local);
+        render_body(e->settings, local, NULL, e->name, fr->business, fr->body, sizeof fr->body);
+        snprintf(fr->dedupe, sizeof fr->dedupe, "first:call:%s", fr->call_sid);
+        nmc_strlcpy(fr->status, cv->paused ? "held" : "pending", sizeof fr->status);
+        snprintf(fr->repeat_minutes, sizeof fr->repeat_minutes, "%d", cv->app->cfg->first_sms_repeat_window_minutes);
+        nmc_strlcpy(fr->tenant_version, e->version, sizeof fr->tenant_version);
+        fr->ready = 1;
+        count(M.tenant_cache, "hit"); /* a miss is counted where the call's event is delivered */
+    }
+    struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_CONV_PREPARED, fr, free);
+    nmc_rt_msg_inherit(m, msg);
+    (void)nmc_rt_send(to, m); /* fails only once the runtime stops, with the writer */
+}
+
+/* NMC_MSG_CONV_COMMITTED: the webhook's transaction recorded our first
+ * reply (or declined it); carry on as after our own intent. The outbox
+ * holds CallDetected's flight open for our ack (consumed_by). */
+static void on_committed(struct conversation *cv, struct nmc_msg *msg)
+{
+    const struct nmc_conv_first_reply *fr = msg->payload;
+    struct job *j = nmc_xcalloc(1, sizeof *j);
+    job_link(cv, j);
+    j->kind = JOB_CALL;
+    j->outbox_id = fr->outbox_id;
+    j->attempts = 1;
+    j->leased = 1;
+    nmc_strlcpy(j->event_id, fr->event_id, sizeof j->event_id);
+    nmc_rt_msg_inherit(&j->ctx, msg);
+    nmc_strlcpy(j->ctx.causation_id, fr->event_id, sizeof j->ctx.causation_id);
+    j->span = nmc_trace_span_start("conversation.first_reply", &msg->trace);
+    nmc_trace_span_attr(j->span, "event_id", fr->event_id);
+    nmc_trace_span_attr(j->span, "correlation_id", msg->correlation_id);
+    nmc_strlcpy(j->tenant, fr->tenant, sizeof j->tenant);
+    nmc_strlcpy(j->caller, fr->caller, sizeof j->caller);
+    nmc_strlcpy(j->business, fr->business, sizeof j->business);
+    nmc_strlcpy(j->ref, fr->call_sid, sizeof j->ref);
+    nmc_strlcpy(j->trigger_at, fr->detected_at, sizeof j->trigger_at);
+    nmc_strlcpy(j->dedupe, fr->dedupe, sizeof j->dedupe);
+    nmc_strlcpy(j->body, fr->body, sizeof j->body);
+    nmc_strlcpy(j->tenant_version, fr->tenant_version, sizeof j->tenant_version);
+    nmc_strlcpy(j->message_id, fr->message_id, sizeof j->message_id);
+    nmc_strlcpy(j->msg_status, fr->message_status, sizeof j->msg_status);
+    j->cached = 1;
+    if (fr->created)
+        count(M.path, "webhook_txn");
+    if (fr->started)
+        nmc_metrics_inc(M.started); /* the writer handed ConversationStarted over */
+    intent_recorded(j, fr->blocked[0] != '\0' ? fr->blocked : NULL, fr->created);
+}
+
 static void job_load(struct job *j)
 {
     struct nmc_db_stmt st = { "conv_load", NMC_CONV_SQL_LOAD, 4,
@@ -349,7 +420,10 @@ static void job_load(struct job *j)
 
 /* ---- deciding ---- */
 
-static void render(struct job *j, const char *settings, const char *local, const char *fallback_tpl)
+/* Renders a reply into out: fallback_tpl, or (NULL) the tenant's first
+ * reply for its settings at local time "D HH:MM". */
+static void render_body(const char *settings, const char *local, const char *fallback_tpl, const char *name,
+                        const char *phone, char *out, size_t outlen)
 {
     json_t *s = json_loads(settings != NULL ? settings : "{}", 0, NULL);
     const char *tpl = fallback_tpl;
@@ -363,9 +437,14 @@ static void render(struct job *j, const char *settings, const char *local, const
         if (tpl == NULL || nmc_conversation_template_validate(tpl, NULL, 0) != 0)
             tpl = in ? nmc_conversation_default_in_hours : nmc_conversation_default_after_hours;
     }
-    if (nmc_conversation_template_render(tpl, j->business_name, j->business, j->body, sizeof j->body) != 0)
-        nmc_strlcpy(j->body, "Sorry we missed your call. Reply STOP to opt out.", sizeof j->body);
+    if (nmc_conversation_template_render(tpl, name, phone, out, outlen) != 0)
+        nmc_strlcpy(out, "Sorry we missed your call. Reply STOP to opt out.", outlen);
     json_decref(s);
+}
+
+static void render(struct job *j, const char *settings, const char *local, const char *fallback_tpl)
+{
+    render_body(settings, local, fallback_tpl, j->business_name, j->business, j->body, sizeof j->body);
 }
 
 static const char *keyword_reply_tpl(enum nmc_conversation_keyword k)
@@ -403,6 +482,8 @@ static void intent_first_reply(struct job *j, const char *trigger, int with_inbo
     };
     lease_params(j, &st[0], lease_ms, sizeof lease_ms);
     st[0].params[st[0].nparams++] = j->cached ? j->tenant_version : NULL;
+    if (j->kind == JOB_CALL)
+        count(M.path, "event");
     int rc = submit(j, J_INTENT, st, with_inbound ? 2 : 1, 1);
     if (rc != 0)
         job_finish(j, rc, "intent not submitted");
@@ -539,21 +620,7 @@ static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nst
 {
     const PGresult *r = result_of(res, 0, nstmts);
     const char *blocked = PQnfields(r) >= 5 ? col(r, 4) : NULL;
-    if (j->cached) {
-        const char *created = PQnfields(r) >= 10 ? col(r, 9) : NULL;
-        if ((blocked != NULL && strcmp(blocked, "stale") == 0) ||
-            (blocked == NULL && (created == NULL || strcmp(created, "t") != 0))) {
-            /* rendered from an outdated tenant, or an earlier delivery
-             * recorded the intent: nothing written; take the full path */
-            if (blocked != NULL) {
-                count(M.tenant_cache, "stale");
-                nmc_tenant_cache_forget(j->cv->tenants, j->tenant);
-            }
-            j->cached = 0;
-            job_load(j);
-            return;
-        }
-    }
+    const char *created = PQnfields(r) >= 10 ? col(r, 9) : NULL;
     const char *started = PQnfields(r) >= 5 ? col(r, 3) : NULL;
     if (started != NULL && strcmp(started, "t") == 0) {
         nmc_metrics_inc(M.started); /* ConversationStarted committed with the intent */
@@ -561,6 +628,28 @@ static void on_intent(struct job *j, const struct nmc_db_result *res, size_t nst
     }
     copy_col(j->message_id, sizeof j->message_id, r, 0);
     copy_col(j->msg_status, sizeof j->msg_status, r, 1);
+    intent_recorded(j, blocked, created != NULL && strcmp(created, "t") == 0);
+}
+
+/* What nmc_conv_first_reply (or nmc_conv_keyword) answered, from our own
+ * intent statement or from the webhook's transaction (on_committed):
+ * message_id and msg_status are set; blocked NULL or the reason. */
+static void intent_recorded(struct job *j, const char *blocked, int created)
+{
+    if (j->cached) {
+        if ((blocked != NULL && strcmp(blocked, "stale") == 0) || (blocked == NULL && !created)) {
+            /* rendered from an outdated tenant, or an earlier delivery
+             * recorded the intent: nothing written; take the full path */
+            if (blocked != NULL) {
+                count(M.tenant_cache, "stale");
+                nmc_tenant_cache_forget(j->cv->tenants, j->tenant);
+            }
+            j->cached = 0;
+            j->message_id[0] = j->msg_status[0] = '\0';
+            job_load(j);
+            return;
+        }
+    }
     if (blocked != NULL) {
         /* compliance: recorded as held (message_id set); approval sends it */
         count(M.blocked, blocked);
@@ -857,11 +946,24 @@ static void on_db_result(struct conversation *cv, struct nmc_msg *msg)
 static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
 {
     struct conversation *cv = ((struct nmc_app *)state)->modules[NMC_SLOT_CONVERSATION];
-    if (cv == NULL)
+    if (cv == NULL) {
+        if (msg->type == NMC_MSG_CONV_PREPARE) { /* the writer records the call alone */
+            struct nmc_conv_first_reply *fr = msg->payload;
+            msg->payload = NULL;
+            fr->ready = 0;
+            (void)nmc_rt_send(fr->reply_to, nmc_rt_msg_new(NMC_MSG_CONV_PREPARED, fr, free));
+        }
         return;
+    }
     switch (msg->type) {
     case NMC_MSG_DOMAIN_EVENT:
         on_event(cv, msg);
+        break;
+    case NMC_MSG_CONV_PREPARE:
+        on_prepare(cv, msg);
+        break;
+    case NMC_MSG_CONV_COMMITTED:
+        on_committed(cv, msg);
         break;
     case NMC_MSG_DB_RESULT:
         on_db_result(cv, msg);

@@ -29,9 +29,51 @@
 #define NMC_ACTORS_CONVERSATION_CONVERSATION_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "actors/app.h"
 
 NMC_MUST_CHECK int nmc_conversation_init(struct nmc_app *app);
+
+/* The first reply to a missed call, recorded in the webhook's own
+ * transaction: one durable commit before the SMS leaves instead of two
+ * (the webhook's, then the intent's). The writer (telephony) and the
+ * conversation exchange one struct nmc_conv_first_reply (payload, owned
+ * by the message):
+ *   PREPARE   writer -> "conversation": tenant, caller, business, CallSid.
+ *   PREPARED  conversation -> reply_to (cookie kept): ready = 1 with the
+ *             rendered body, dedupe key, status (pending, or held while
+ *             paused), repeat window and the cached tenant's version for
+ *             NMC_CONV_SQL_FIRST_REPLY_ARGS; ready = 0 (tenant not cached,
+ *             caller not textable, no dispatcher here) records the call
+ *             alone and CallDetected takes the usual way.
+ *   COMMITTED writer -> "conversation", after COMMIT and after answering
+ *             the webhook: the CallDetected event (handed to the outbox
+ *             with consumed_by = the conversation actor) and what
+ *             nmc_conv_first_reply answered. The conversation carries on
+ *             as after its own intent (send, held, blocked, or the full
+ *             path for a stale tenant copy) and acks CallDetected.
+ * A crash after COMMIT leaves the intent 'pending' and CallDetected
+ * leased: the lease lapses, the event is delivered as usual, and the
+ * conversation resolves the intent (docs/decisions/ambiguous-sms.md). */
+#define NMC_MSG_CONV_PREPARE (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_CONVERSATION)
+#define NMC_MSG_CONV_PREPARED (NMC_MSG_CONV_PREPARE + 1)
+#define NMC_MSG_CONV_COMMITTED (NMC_MSG_CONV_PREPARE + 2)
+
+struct nmc_conv_first_reply {
+    /* PREPARE */
+    struct nmc_actor *reply_to;
+    uint64_t cookie;
+    char tenant[NMC_ID_LEN], caller[40], business[40], call_sid[70];
+    /* PREPARED */
+    int ready;
+    char dedupe[128], body[1601], status[8], repeat_minutes[12], tenant_version[24];
+    /* COMMITTED */
+    int64_t outbox_id;                 /* CallDetected */
+    char event_id[NMC_ID_LEN];
+    char detected_at[40];
+    char message_id[NMC_ID_LEN], message_status[24], blocked[24];
+    int started, created;
+};
 /* Cancels the provider-hold timer, destroys the Twilio and http clients
  * (async: the http client frees itself once the loop has closed its
  * handles) and frees the module's state and its jobs in flight (unacked:

@@ -157,7 +157,7 @@ int nmc_outbox_handoff(struct nmc_rt *rt, struct nmc_domain_event *ev, const str
 }
 
 int nmc_outbox_handoff_row(struct nmc_rt *rt, const PGresult *r, int c, const char *event_name,
-                           const struct nmc_msg *ctx)
+                           const struct nmc_msg *ctx, struct nmc_actor *consumed_by)
 {
     const char *id = nmc_db_get(r, 0, c), *event_id = nmc_db_get(r, 0, c + 1), *payload = nmc_db_get(r, 0, c + 2);
     const char *created = nmc_db_get(r, 0, c + 3);
@@ -171,6 +171,7 @@ int nmc_outbox_handoff_row(struct nmc_rt *rt, const PGresult *r, int c, const ch
     ev->attempts = 1;
     ev->payload_json = nmc_xstrdup(payload);
     ev->created_at_ms = created != NULL ? strtoll(created, NULL, 10) : 0;
+    ev->consumed_by = consumed_by;
     return nmc_outbox_handoff(rt, ev, ctx);
 }
 
@@ -293,8 +294,13 @@ static void deliver(struct outbox *o, struct flight *f, const struct nmc_domain_
     for (struct sub *s = o->subs; s != NULL; s = s->next) {
         if (!sub_matches(s, f->event_name))
             continue;
+        if (ev->consumed_by != NULL && s->actor == ev->consumed_by) {
+            f->acks_pending++; /* did its part in the event's transaction; its ack is on the way */
+            continue;
+        }
         struct nmc_domain_event *copy = nmc_xmalloc(sizeof *copy);
         *copy = *ev;
+        copy->consumed_by = NULL;
         copy->attempts = f->attempts;
         copy->payload_json = nmc_xstrdup(ev->payload_json != NULL ? ev->payload_json : "{}");
         struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_DOMAIN_EVENT, copy, nmc_outbox_event_free);

@@ -59,10 +59,14 @@ const char *nmc_outbox_lease_owner(struct nmc_app *app, int64_t *lease_ms);
 int nmc_outbox_handoff(struct nmc_rt *rt, struct nmc_domain_event *ev, const struct nmc_msg *ctx);
 /* nmc_outbox_handoff() of the event a committed statement returned in row
  * 0, columns c..c+3 of r (id, event_id, payload as text, created_at in
- * epoch ms), named event_name, schema_version 1. NMC_EINVAL when id,
- * event_id or payload is NULL (nothing handed over). */
+ * epoch ms), named event_name, schema_version 1. consumed_by (may be NULL):
+ * a subscriber that consumed the event in the same transaction and will
+ * ack it as if delivered (it gets no copy); send it what it needs before
+ * returning to the loop, so its ack cannot reach the outbox before the
+ * handoff does. NMC_EINVAL when id, event_id or payload is NULL (nothing
+ * handed over). */
 int nmc_outbox_handoff_row(struct nmc_rt *rt, const PGresult *r, int c, const char *event_name,
-                           const struct nmc_msg *ctx);
+                           const struct nmc_msg *ctx, struct nmc_actor *consumed_by);
 
 /* Sends NMC_MSG_OUTBOX_WAKE to the local "outbox" actor, if there is one.
  * Call after the COMMIT that inserted events. */

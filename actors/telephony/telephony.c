@@ -19,6 +19,7 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "actors/conversation/conversation.h"
 #include "actors/outbox/outbox.h"
 #include "actors/telephony/telephony_sql.h"
 #include "http/body.h"
@@ -56,6 +57,8 @@ struct hook {
     char event_key[320];    /* webhook_events.event_id */
     char tenant_id[NMC_ID_LEN];
     int missed;
+    struct nmc_conv_first_reply *fr; /* a missed call's first reply, prepared by the conversation */
+    struct hook *pnext, *pprev;      /* t->preparing while the conversation prepares it */
 };
 
 enum op_kind { OP_BATCH = 1, OP_LOOKUP };
@@ -91,6 +94,7 @@ struct telephony {
     size_t nqueue;
     struct lookup *lookups;
     struct batch *batches;  /* in the database: nmc_telephony_stop() answers their hooks */
+    struct hook *preparing; /* waiting for the conversation's NMC_MSG_CONV_PREPARED */
     int txn_inflight;
 };
 
@@ -176,6 +180,7 @@ static void hook_free(void *p)
     nmc_form_free(&h->form);
     free(h->mid);
     free(h->payload_json);
+    free(h->fr);
     if (h->span != NULL)
         nmc_trace_span_end(h->span);
     free(h);
@@ -478,6 +483,56 @@ static void log_unknown_number(const struct hook *h)
     nmc_log_end(r);
 }
 
+/* A missed call whose events this instance dispatches: ask the
+ * conversation to prepare its first reply for the webhook's transaction
+ * (conversation.h). 0 when asked (the hook waits on t->preparing). */
+static int prepare_first_reply(struct telephony *t, struct hook *h)
+{
+    struct nmc_actor *conv = nmc_rt_actor_find(t->app->rt, "conversation");
+    if (h->ep != EP_VOICE || !h->missed || conv == NULL || nmc_outbox_lease_owner(t->app, NULL) == NULL)
+        return NMC_ENOTFOUND;
+    struct nmc_conv_first_reply *fr = nmc_xcalloc(1, sizeof *fr);
+    fr->reply_to = t->actor;
+    fr->cookie = (uint64_t)(uintptr_t)h;
+    nmc_strlcpy(fr->tenant, h->tenant_id, sizeof fr->tenant);
+    nmc_strlcpy(fr->caller, nmc_form_get(&h->form, "From"), sizeof fr->caller);
+    nmc_strlcpy(fr->business, nmc_form_get(&h->form, "To"), sizeof fr->business);
+    nmc_strlcpy(fr->call_sid, nmc_form_get(&h->form, "CallSid"), sizeof fr->call_sid);
+    struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_CONV_PREPARE, fr, free);
+    nmc_strlcpy(m->tenant_id, h->tenant_id, sizeof m->tenant_id);
+    nmc_strlcpy(m->correlation_id, h->correlation_id, sizeof m->correlation_id);
+    if (nmc_rt_send(conv, m) != 0)
+        return NMC_EFULL;
+    h->pprev = NULL;
+    h->pnext = t->preparing;
+    if (t->preparing != NULL)
+        t->preparing->pprev = h;
+    t->preparing = h;
+    return 0;
+}
+
+/* NMC_MSG_CONV_PREPARED: the hook goes to the queue with its first reply
+ * (or without, ready = 0). */
+static void on_prepared(struct telephony *t, struct nmc_msg *msg)
+{
+    struct nmc_conv_first_reply *fr = msg->payload;
+    struct hook *h = (struct hook *)(uintptr_t)fr->cookie;
+    msg->payload = NULL;
+    msg->payload_free = NULL;
+    if (h->pprev != NULL)
+        h->pprev->pnext = h->pnext;
+    else
+        t->preparing = h->pnext;
+    if (h->pnext != NULL)
+        h->pnext->pprev = h->pprev;
+    h->pnext = h->pprev = NULL;
+    if (fr->ready)
+        h->fr = fr;
+    else
+        free(fr);
+    queue_push(t, h);
+}
+
 /* Routes a hook whose tenant is known ("" = none) to the queue or answers it. */
 static void hook_resolved(struct telephony *t, struct hook *h, const char *tenant)
 {
@@ -487,7 +542,8 @@ static void hook_resolved(struct telephony *t, struct hook *h, const char *tenan
         return;
     }
     nmc_strlcpy(h->tenant_id, tenant, sizeof h->tenant_id);
-    queue_push(t, h);
+    if (prepare_first_reply(t, h) != 0)
+        queue_push(t, h);
 }
 
 static void start_lookup(struct telephony *t, struct hook *h, const char *e164)
@@ -573,6 +629,15 @@ static void hook_stmt(const struct hook *h, const struct lease *l, struct nmc_db
             { h->event_key, h->tenant_id, h->payload_json, nmc_form_get(f, "CallSid"), nmc_form_get(f, "From"),
               nmc_form_get(f, "To"), nmc_form_get(f, "CallStatus"), dur != NULL && dur[0] ? dur : NULL,
               h->missed ? "true" : "false", h->correlation_id, l->owner, l->ms } };
+        if (h->fr != NULL && l->owner != NULL) {
+            st->name = "telephony_voice_first_reply";
+            st->sql = NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY;
+            st->params[st->nparams++] = h->fr->dedupe;
+            st->params[st->nparams++] = h->fr->body;
+            st->params[st->nparams++] = h->fr->status;
+            st->params[st->nparams++] = h->fr->repeat_minutes;
+            st->params[st->nparams++] = h->fr->tenant_version;
+        }
     } else if (h->ep == EP_SMS) {
         const char *body = nmc_form_get(f, "Body"), *nm = nmc_form_get(f, "NumMedia");
         *st = (struct nmc_db_stmt){ "telephony_sms", NMC_TELEPHONY_SQL_SMS, 8,
@@ -667,21 +732,67 @@ static const char *status_label(const char *st)
     return "other";
 }
 
-/* Hands the event a hook's statement inserted, leased to our outbox, to
- * the outbox (NMC_TELEPHONY_SQL_RESULT columns 2-5). Nonzero when it could
- * not: the outbox must be woken to claim it instead. */
-static int hand_over(struct telephony *t, const struct hook *h, const PGresult *r)
+/* Sets a message's tenant, correlation id and trace from the hook's. */
+static void hook_ctx(const struct hook *h, struct nmc_msg *ctx)
 {
-    struct nmc_msg ctx = { 0 };
-    nmc_strlcpy(ctx.tenant_id, h->tenant_id, sizeof ctx.tenant_id);
-    nmc_strlcpy(ctx.correlation_id, h->correlation_id, sizeof ctx.correlation_id);
+    nmc_strlcpy(ctx->tenant_id, h->tenant_id, sizeof ctx->tenant_id);
+    nmc_strlcpy(ctx->correlation_id, h->correlation_id, sizeof ctx->correlation_id);
     if (h->span != NULL)
-        ctx.trace = h->span->ctx; /* the consumers' spans continue the webhook's trace */
-    return nmc_outbox_handoff_row(t->app->rt, r, 2, h->ep == EP_VOICE ? "CallDetected" : "InboundSmsReceived",
-                                  &ctx);
+        ctx->trace = h->span->ctx; /* the consumers' spans continue the webhook's trace */
 }
 
-static void count_results(struct telephony *t, const struct batch *b, const struct hook *h, const PGresult *r,
+static const char *col_or(const PGresult *r, int c, const char *dflt)
+{
+    const char *v = PQnfields(r) > c ? nmc_db_get(r, 0, c) : NULL;
+    return v != NULL ? v : dflt;
+}
+
+/* A first reply nmc_conv_first_reply recorded (or declined) in the hook's
+ * transaction (NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY columns 6-16) goes to
+ * the conversation, which acks CallDetected itself. 0 when sent; nonzero:
+ * hand CallDetected over as usual (the conversation then finds the intent
+ * recorded and resumes it). */
+static int committed_first_reply(struct telephony *t, struct hook *h, const PGresult *r, struct nmc_actor **conv)
+{
+    *conv = nmc_rt_actor_find(t->app->rt, "conversation");
+    if (h->fr == NULL || *conv == NULL || PQnfields(r) < 17 || nmc_db_get(r, 0, 9) == NULL)
+        return NMC_ENOTFOUND;
+    struct nmc_conv_first_reply *fr = h->fr;
+    fr->outbox_id = strtoll(nmc_db_get(r, 0, 2), NULL, 10);
+    nmc_strlcpy(fr->event_id, col_or(r, 3, ""), sizeof fr->event_id);
+    nmc_strlcpy(fr->message_id, col_or(r, 6, ""), sizeof fr->message_id);
+    nmc_strlcpy(fr->message_status, col_or(r, 7, ""), sizeof fr->message_status);
+    fr->started = strcmp(col_or(r, 9, "f"), "t") == 0;
+    nmc_strlcpy(fr->blocked, col_or(r, 10, ""), sizeof fr->blocked);
+    fr->created = strcmp(col_or(r, 15, "f"), "t") == 0;
+    nmc_strlcpy(fr->detected_at, col_or(r, 16, ""), sizeof fr->detected_at);
+    struct nmc_msg *m = nmc_rt_msg_new(NMC_MSG_CONV_COMMITTED, fr, free);
+    hook_ctx(h, m);
+    nmc_strlcpy(m->causation_id, fr->event_id, sizeof m->causation_id);
+    h->fr = NULL; /* the message owns it */
+    return nmc_rt_send(*conv, m);
+}
+
+/* Hands the events a hook's statement inserted, leased to our outbox, to
+ * the outbox (NMC_TELEPHONY_SQL_RESULT columns 2-5, and a first reply's
+ * ConversationStarted in 11-14). Nonzero when it could not: the outbox
+ * must be woken to claim them instead. */
+static int hand_over(struct telephony *t, struct hook *h, const PGresult *r)
+{
+    struct nmc_msg ctx = { 0 };
+    hook_ctx(h, &ctx);
+    if (h->ep != EP_VOICE)
+        return nmc_outbox_handoff_row(t->app->rt, r, 2, "InboundSmsReceived", &ctx, NULL);
+    struct nmc_actor *conv = NULL;
+    int fused = committed_first_reply(t, h, r, &conv) == 0;
+    int rc = nmc_outbox_handoff_row(t->app->rt, r, 2, "CallDetected", &ctx, fused ? conv : NULL);
+    if (PQnfields(r) >= 15 && nmc_db_get(r, 0, 11) != NULL &&
+        nmc_outbox_handoff_row(t->app->rt, r, 11, "ConversationStarted", &ctx, NULL) != 0)
+        rc = NMC_EFULL;
+    return rc;
+}
+
+static void count_results(struct telephony *t, const struct batch *b, struct hook *h, const PGresult *r,
                           int *wake)
 {
     const char *stored = r != NULL ? nmc_db_get(r, 0, 0) : NULL;
@@ -798,6 +909,9 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
     case NMC_MSG_CACHE_INVALIDATE:
         cache_clear(t);
         break;
+    case NMC_MSG_CONV_PREPARED:
+        on_prepared(t, msg);
+        break;
     default:
         break;
     }
@@ -856,6 +970,11 @@ void nmc_telephony_stop(struct nmc_app *app)
         return;
     app->modules[NMC_SLOT_TELEPHONY] = NULL;
     hooks_answer(t->queue, 503);
+    while (t->preparing != NULL) {
+        struct hook *h = t->preparing;
+        t->preparing = h->pnext;
+        hook_answer(h, 503);
+    }
     while (t->lookups != NULL) {
         struct lookup *l = t->lookups;
         t->lookups = l->next;

@@ -25,7 +25,7 @@
  * owner, $12 lease ms. Returns NMC_TELEPHONY_SQL_RESULT. missed_calls'
  * unique key keeps one event per call even if Twilio sends the final
  * status with a new token. */
-#define NMC_TELEPHONY_SQL_VOICE \
+#define NMC_TELEPHONY_SQL_VOICE_CTES \
     "WITH wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
     "  VALUES ('twilio', $1, $2::uuid, $3::jsonb)" \
@@ -41,8 +41,29 @@
     "    'from', $5::text, 'to', $6::text, 'call_status', $7::text, 'duration_seconds', $8::int," \
     "    'missed_call_id', mc.id, 'detected_at', " NMC_TELEPHONY_TS("mc.detected_at") ")," \
     "    $2::uuid, $10, 'twilio:' || $1, " NMC_TELEPHONY_LEASE_COLS("$11", "$12") \
-    "  FROM mc RETURNING id, event_id, payload, created_at)" \
-    NMC_TELEPHONY_SQL_RESULT
+    "  FROM mc RETURNING id, event_id, payload, created_at)"
+
+#define NMC_TELEPHONY_SQL_VOICE NMC_TELEPHONY_SQL_VOICE_CTES NMC_TELEPHONY_SQL_RESULT
+
+/* NMC_TELEPHONY_SQL_VOICE plus the conversation's first reply in the same
+ * statement (actors/conversation/conversation.h, PREPARE/COMMITTED): for a
+ * new missed call, nmc_conv_first_reply (migration 0035) runs on the
+ * CallDetected row just inserted, so the intent commits with the webhook.
+ * $13 dedupe key, $14 body, $15 status, $16 repeat window minutes, $17 the
+ * cached tenant's version. Returns NMC_TELEPHONY_SQL_RESULT's columns,
+ * then nmc_conv_first_reply's ten (6-15: message_id, message_status,
+ * conversation_id, started, blocked, the ConversationStarted event in
+ * 11-14, created; NULL when no call was recorded), then detected_at (16). */
+#define NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY \
+    NMC_TELEPHONY_SQL_VOICE_CTES "," \
+    " fr AS (" \
+    "  SELECT f.* FROM ev CROSS JOIN mc CROSS JOIN LATERAL nmc_conv_first_reply($2::uuid, $5, $6, 'missed_call', $4," \
+    "    mc.detected_at, $13, $14, $15, ev.id, 1, $16::int, $10, ev.event_id::text, $11, $12::bigint, $17) f)" \
+    " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int, ev.id, ev.event_id," \
+    "  ev.payload::text, (extract(epoch FROM ev.created_at) * 1000)::bigint," \
+    "  fr.message_id, fr.message_status, fr.conversation_id, fr.started, fr.blocked, fr.ev_id, fr.ev_event_id," \
+    "  fr.ev_payload, fr.ev_created_ms, fr.created, " NMC_TELEPHONY_TS("mc.detected_at") \
+    " FROM (SELECT 1) one LEFT JOIN ev ON true LEFT JOIN mc ON true LEFT JOIN fr ON true"
 
 /* $1 event key, $2 tenant, $3 payload, $4 MessageSid, $5 From, $6 To,
  * $7 Body, $8 correlation id, $9 NumMedia, $10 lease owner, $11 lease ms.

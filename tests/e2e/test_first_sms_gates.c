@@ -300,9 +300,18 @@ static void test_first_sms_gates_tenant_changes_reach_the_next_call(void **state
     double stale0 = e2e_metric("conversation_tenant_cache_total{result=\"stale\"}");
     first_reply_of_new_caller(number, body, sizeof body); /* reads the tenant, fills the cache */
     assert_non_null(strstr(body, "IN-1 Gate Plumbing"));
+    double fused0 = e2e_metric("conversation_first_reply_intents_total{path=\"webhook_txn\"}");
     first_reply_of_new_caller(number, body, sizeof body); /* from the cache */
     assert_non_null(strstr(body, "IN-1 Gate Plumbing"));
     assert_true(e2e_metric("conversation_tenant_cache_total{result=\"hit\"}") >= hit0 + 1);
+    /* with the tenant cached, the intent committed in the webhook's own
+     * transaction, and CallDetected still reached every consumer: the
+     * conversation's ack (it got no copy) let the outbox mark it dispatched */
+    assert_true(e2e_metric("conversation_first_reply_intents_total{path=\"webhook_txn\"}") >= fused0 + 1);
+    const char *undispatched = "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL";
+    for (int i = 0; i < 250 && pgtest_int(E.pg, undispatched) != 0; i++)
+        usleep(20000);
+    assert_int_equal(pgtest_int(E.pg, undispatched), 0);
 
     assert_int_equal(e2e_admin("PATCH", target, "{\"settings\":{\"first_reply_template_in_hours\":"
                                                 "\"IN-2 {business_name}\"}}", resp, sizeof resp), 200);

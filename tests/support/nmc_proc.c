@@ -69,7 +69,8 @@ void nmc_proc_init(struct nmc_proc *p, const char *conninfo)
     nmc_proc_setenv(p, "PUBLIC_BASE_URL", buf);
     nmc_proc_setenv(p, "ADMIN_API_KEY", "test-admin-key");
     nmc_proc_setenv(p, "METRICS_BASIC_AUTH", "m:m");
-    nmc_proc_setenv(p, "LOG_LEVEL", "info");
+    const char *lvl = getenv("NMC_TEST_LOG_LEVEL"); /* debug: the children log spans and SQL timings too */
+    nmc_proc_setenv(p, "LOG_LEVEL", lvl != NULL && lvl[0] ? lvl : "info");
     nmc_proc_setenv(p, "TWILIO_ACCOUNT_SID", "ACtest00000000000000000000000000000");
     nmc_proc_setenv(p, "TWILIO_AUTH_TOKEN", "test-auth-token");
     nmc_proc_setenv(p, "OUTBOX_POLL_INTERVAL_MS", "200");
