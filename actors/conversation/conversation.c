@@ -81,13 +81,14 @@ struct conversation {
     int paused;
     uint64_t provider_timer;
     struct job *jobs;
+    size_t njobs;
     struct nmc_conversation_batch *batch; /* jobs of one loop turn share round trips (batch.h) */
     struct nmc_tenant_cache *tenants;     /* what a first reply needs of a tenant (tenant_cache.h) */
 };
 
 static struct {
     struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
-    struct nmc_metric *started, *first_replies, *tenant_cache, *path;
+    struct nmc_metric *started, *first_replies, *tenant_cache, *path, *jobs;
 } M;
 
 static void register_metrics(void)
@@ -113,6 +114,8 @@ static void register_metrics(void)
     M.path = nmc_metrics_counter("conversation_first_reply_intents_total",
                                  "Missed-call first replies by where the intent was recorded: webhook_txn (in the"
                                  " webhook's transaction), event (on delivery of CallDetected)", "path");
+    M.jobs = nmc_metrics_gauge("conversation_jobs_in_flight",
+                               "Deliveries the conversation is working on (send, mark, lookup)", NULL);
     M.provider = nmc_metrics_counter("sms_provider_holds_total",
                                      "Sends held at their last outbox attempt during a Twilio outage, then"
                                      " released or expired", "result");
@@ -135,6 +138,7 @@ static void job_free(struct job *j)
         cv->jobs = j->next;
     if (j->next != NULL)
         j->next->prev = j->prev;
+    nmc_metrics_set(M.jobs, NULL, (double)--cv->njobs);
     free(j->inbound_body);
     nmc_trace_span_end(j->span);
     free(j);
@@ -150,6 +154,7 @@ static void job_link(struct conversation *cv, struct job *j)
     if (cv->jobs != NULL)
         cv->jobs->prev = j;
     cv->jobs = j;
+    nmc_metrics_set(M.jobs, NULL, (double)++cv->njobs);
 }
 
 /* The single exit of a job: acks the outbox (status 0 done, else retry, or

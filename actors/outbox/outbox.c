@@ -71,7 +71,7 @@ struct outbox {
 };
 
 static struct {
-    struct nmc_metric *lag, *attempts, *failures, *depth, *dead, *handoffs;
+    struct nmc_metric *lag, *attempts, *failures, *depth, *dead, *handoffs, *flights;
 } M;
 
 static void register_metrics(void)
@@ -82,6 +82,8 @@ static void register_metrics(void)
     M.failures = nmc_metrics_counter("outbox_dispatch_failures_total", "Failed event deliveries", "event_name");
     M.depth = nmc_metrics_gauge("worker_queue_depth", "Outbox events not yet dispatched", NULL);
     M.dead = nmc_metrics_counter("outbox_dead_letters_total", "Events moved to outbox_events_errors", "event_name");
+    M.flights = nmc_metrics_gauge("outbox_flights", "Events this instance holds (delivered, or settled and waiting"
+                                  " for their finalise statement)", NULL);
     M.handoffs = nmc_metrics_counter("outbox_handoffs_total",
                                      "Events a local writer handed over after COMMIT (delivered with no claim)",
                                      "event_name");
@@ -336,6 +338,7 @@ static void flight_start(struct outbox *o, const struct nmc_domain_event *ev, co
     f->next = o->flights;
     o->flights = f;
     o->nflights++;
+    nmc_metrics_set(M.flights, NULL, (double)o->nflights);
     const char *labels[] = { f->event_name };
     nmc_metrics_add(M.attempts, labels, 1);
     deliver(o, f, ev, ctx);
@@ -477,6 +480,7 @@ static void final_collect(struct outbox *o, struct final_arrays *fa)
         flight_unindex(o, f);
         free(f);
         o->nflights--;
+        nmc_metrics_set(M.flights, NULL, (double)o->nflights);
         o->nfinal--;
         taken++;
     }

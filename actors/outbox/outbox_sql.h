@@ -18,10 +18,18 @@
     " RETURNING o.id, o.event_id, o.event_name, o.schema_version, o.attempts, o.payload::text, o.tenant_id," \
     "  o.correlation_id, o.causation_id, (extract(epoch FROM o.created_at) * 1000)::bigint"
 
-/* $1 ids, $2 instance. A row whose lease another instance took is left to it. */
+/* $1 ids, $2 instance. A row whose lease another instance took is left to it.
+ * "locked_by = $2" also means "not dispatched yet": every statement that
+ * settles a row (DONE, RETRY) clears locked_by in the same update, and only
+ * CLAIM (undispatched rows only) and the writers' fast-path inserts set it.
+ * DONE and RENEW therefore do not test dispatched_at: with that test the
+ * planner may answer them from outbox_events_pending_idx, reading every
+ * pending entry (and the dead ones a busy table leaves) per statement
+ * instead of one primary-key probe per id (13 ms per statement at 1,300
+ * calls/s, measured). */
 #define NMC_OUTBOX_SQL_DONE \
     "UPDATE outbox_events SET dispatched_at = now(), locked_by = NULL, locked_until = NULL, last_error = NULL" \
-    " WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND dispatched_at IS NULL"
+    " WHERE id = ANY($1::bigint[]) AND locked_by = $2"
 
 /* $1 ids, $2 delays ms, $3 errors, $4 instance. */
 #define NMC_OUTBOX_SQL_RETRY \
@@ -40,10 +48,10 @@
     "  created_at, available_at, attempts, err, dispatched_at FROM m" \
     " ON CONFLICT (id) DO NOTHING"
 
-/* $1 ids, $2 instance, $3 lease ms. */
+/* $1 ids, $2 instance, $3 lease ms (see NMC_OUTBOX_SQL_DONE on locked_by). */
 #define NMC_OUTBOX_SQL_RENEW \
     "UPDATE outbox_events SET locked_until = now() + $3::bigint * interval '1 millisecond'" \
-    " WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND dispatched_at IS NULL"
+    " WHERE id = ANY($1::bigint[]) AND locked_by = $2"
 
 #define NMC_OUTBOX_SQL_GAUGES \
     "SELECT count(*), COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8" \
