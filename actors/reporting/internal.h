@@ -47,6 +47,8 @@ struct reporting {
     /* Group commit: events that arrive while a batch is in the database
      * wait and go together in the next one (one commit for up to 64). */
     struct report_job *batch[REPORT_MAX_BATCH];
+    size_t stmt_of[REPORT_MAX_BATCH]; /* batch[i]'s statement: activity marks of one tenant and quarter hour share one */
+    size_t nstmts;
     size_t nbatch;
     uint64_t batch_cookie;  /* 0: no batch in flight */
     struct report_job queue;      /* sentinel: events waiting for the next batch, oldest first */

@@ -1,6 +1,8 @@
 /* Reporting (owners: sms engineer, report engineer). See reporting.h. */
 #include "actors/reporting/internal.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,6 +246,23 @@ static size_t queued(const struct reporting *r)
     return n;
 }
 
+/* The key under which activity marks of one batch share a statement: the
+ * tenant and the UTC quarter hour of the event's time ("...THH:MM:SS...Z",
+ * as the producers write it). Every zone's offset is a whole number of
+ * quarter hours, so two times of one quarter hour fall on the same local
+ * day, which is all the mark records. 0: no key (the mark goes alone). */
+static int activity_key(const struct report_job *j, char *key, size_t n)
+{
+    const struct nmc_db_stmt *st = &j->e.stmt;
+    const char *tenant = st->nparams >= 4 ? st->params[2] : NULL, *when = st->nparams >= 4 ? st->params[3] : NULL;
+    if (j->e.projector != NMC_REPORTING_ACTIVITY || tenant == NULL || when == NULL || strlen(when) < 17 ||
+        when[strlen(when) - 1] != 'Z' || when[10] != 'T' || when[13] != ':' || when[14] < '0' || when[14] > '5' ||
+        when[15] < '0' || when[15] > '9')
+        return 0;
+    int minute = (when[14] - '0') * 10 + (when[15] - '0');
+    return snprintf(key, n, "%s %.13s %d", tenant, when, minute / 15) < (int)n;
+}
+
 static void flush(struct reporting *r)
 {
     struct nmc_db_stmt st[REPORT_MAX_BATCH];
@@ -261,20 +280,31 @@ static void flush(struct reporting *r)
         nmc_rt_timer_cancel(r->app->rt, r->flush_timer);
         r->flush_timer = 0;
     }
+    r->nstmts = 0;
     while (r->nbatch < REPORT_MAX_BATCH && r->queue.next != &r->queue) {
         struct report_job *j = r->queue.next;
         j->prev->next = j->next;
         j->next->prev = j->prev;
         j->prev = j->next = NULL;
-        st[r->nbatch] = j->e.stmt;
+        char key[128], other[128];
+        size_t shared = SIZE_MAX;
+        if (activity_key(j, key, sizeof key))
+            for (size_t k = 0; k < r->nbatch && shared == SIZE_MAX; k++)
+                if (activity_key(r->batch[k], other, sizeof other) && strcmp(key, other) == 0)
+                    shared = r->stmt_of[k];
+        if (shared == SIZE_MAX) {
+            st[r->nstmts] = j->e.stmt;
+            shared = r->nstmts++;
+        }
+        r->stmt_of[r->nbatch] = shared;
         r->batch[r->nbatch++] = j;
     }
     struct nmc_msg ctx; /* the database spans nest under the first event's */
     memset(&ctx, 0, sizeof ctx);
     ctx.trace = r->batch[0]->span->ctx;
     r->batch_cookie = r->next_id++;
-    int rc = r->nbatch == 1 ? nmc_db_query(r->app->db, r->actor, r->batch_cookie, &ctx, st)
-                            : nmc_db_txn(r->app->db, r->actor, r->batch_cookie, &ctx, st, r->nbatch);
+    int rc = r->nstmts == 1 ? nmc_db_query(r->app->db, r->actor, r->batch_cookie, &ctx, st)
+                            : nmc_db_txn(r->app->db, r->actor, r->batch_cookie, &ctx, st, r->nstmts);
     if (rc != 0)
         fail_batch(r, rc, "reporting: could not submit the projection");
 }
@@ -353,11 +383,11 @@ static void on_applied(struct reporting *r, struct report_job *j, const PGresult
  * transaction rolls back whole; every event is retried). */
 static void on_batch(struct reporting *r, const struct nmc_db_result *res)
 {
-    if (res->status != 0 || res->nresults != r->nbatch) {
+    if (res->status != 0 || res->nresults != r->nstmts) {
         fail_batch(r, res->status != 0 ? res->status : NMC_EDB, res->message);
     } else {
         for (size_t i = 0; i < r->nbatch; i++)
-            on_applied(r, r->batch[i], res->results[i]);
+            on_applied(r, r->batch[i], res->results[r->stmt_of[i]]);
         r->nbatch = 0;
         r->batch_cookie = 0;
     }
