@@ -42,10 +42,11 @@ NMC_MUST_CHECK int nmc_conversation_init(struct nmc_app *app);
  *   PREPARE   writer -> "conversation": tenant, caller, business, CallSid.
  *   PREPARED  conversation -> reply_to (cookie kept): ready = 1 with the
  *             rendered body, dedupe key, status (pending, or held while
- *             paused), repeat window and the cached tenant's version for
- *             NMC_CONV_SQL_FIRST_REPLY_ARGS; ready = 0 (tenant not cached,
- *             caller not textable, no dispatcher here) records the call
- *             alone and CallDetected takes the usual way.
+ *             paused), repeat window and the cached tenant's version: the
+ *             arguments of nmc_conv_first_reply, which the writer's
+ *             statement calls; ready = 0 (tenant not cached, caller not
+ *             textable, no dispatcher here, conversation stopped) records
+ *             the call alone and CallDetected takes the usual way.
  *   COMMITTED writer -> "conversation", after COMMIT and after answering
  *             the webhook: the CallDetected event (handed to the outbox
  *             with consumed_by = the conversation actor) and what
