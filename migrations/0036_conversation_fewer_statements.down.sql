@@ -1,0 +1,113 @@
+-- Back to 0035's nmc_conv_first_reply and 0032's nmc_conv_mark_sent.
+CREATE OR REPLACE FUNCTION nmc_conv_first_reply(
+    p_tenant uuid, p_caller text, p_business text, p_trigger text, p_trigger_ref text,
+    p_triggered_at timestamptz, p_dedupe text, p_body text, p_status text, p_outbox_id bigint,
+    p_missed integer, p_repeat_minutes integer, p_correlation text, p_causation text,
+    p_lease_owner text, p_lease_ms bigint, p_tenant_version text)
+RETURNS TABLE (message_id uuid, message_status text, conversation_id uuid, started boolean, blocked text,
+               ev_id bigint, ev_event_id uuid, ev_payload text, ev_created_ms bigint, created boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_msg uuid; v_status text; v_conv uuid; v_started boolean; v_comp text; v_hold text;
+    v_ev bigint; v_ev_uuid uuid; v_ev_payload text; v_ev_ms bigint; v_ver text;
+BEGIN
+    SELECT m.id, m.status, m.conversation_id INTO v_msg, v_status, v_conv
+      FROM messages m WHERE m.tenant_id = p_tenant AND m.dedupe_key = p_dedupe;
+    IF FOUND THEN
+        RETURN QUERY SELECT v_msg, v_status, v_conv, false, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint, false; RETURN;
+    END IF;
+    SELECT t.compliance_status, t.xmin::text INTO v_comp, v_ver FROM tenants t WHERE t.id = p_tenant;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::uuid, false, 'no_tenant'::text, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint, false; RETURN;
+    END IF;
+    IF p_tenant_version IS NOT NULL AND p_tenant_version <> v_ver THEN
+        -- the caller rendered the body from a cached copy of the tenant that
+        -- has changed since: nothing written, it loads the tenant and retries
+        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::uuid, false, 'stale'::text, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint, false; RETURN;
+    END IF;
+    IF v_comp <> 'approved' THEN
+        SELECT t.compliance_status INTO v_comp FROM tenants t WHERE t.id = p_tenant FOR SHARE;
+    END IF;
+    IF EXISTS (SELECT 1 FROM sms_opt_outs o WHERE o.tenant_id = p_tenant AND o.phone_e164 = p_caller AND o.opted_out) THEN
+        RETURN QUERY SELECT NULL::uuid, NULL::text, NULL::uuid, false, 'opted_out'::text, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint, false; RETURN;
+    END IF;
+    IF p_repeat_minutes > 0 AND EXISTS (
+        SELECT 1 FROM messages r WHERE r.tenant_id = p_tenant AND r.to_e164 = p_caller AND r.kind = 'first_reply'
+           AND r.created_at > now() - p_repeat_minutes * interval '1 minute') THEN
+        UPDATE conversations c SET missed_calls = c.missed_calls + p_missed, last_activity_at = now()
+         WHERE c.tenant_id = p_tenant AND c.caller_e164 = p_caller AND c.status = 'open' RETURNING c.id INTO v_conv;
+        RETURN QUERY SELECT NULL::uuid, NULL::text, v_conv, false, 'repeat'::text, NULL::bigint, NULL::uuid, NULL::text, NULL::bigint, false; RETURN;
+    END IF;
+    IF v_comp <> 'approved' THEN
+        v_hold := 'compliance';
+        p_status := 'held';
+    ELSIF p_status = 'held' THEN
+        v_hold := 'pause';
+    END IF;
+    INSERT INTO conversations AS c (tenant_id, caller_e164, business_e164, trigger, missed_calls)
+    VALUES (p_tenant, p_caller, p_business, p_trigger, p_missed)
+    ON CONFLICT (tenant_id, caller_e164) WHERE status = 'open'
+    DO UPDATE SET last_activity_at = now(), missed_calls = c.missed_calls + EXCLUDED.missed_calls
+    RETURNING c.id, (c.xmax = 0) INTO v_conv, v_started;
+    INSERT INTO messages (tenant_id, conversation_id, direction, kind, dedupe_key, from_e164, to_e164, body,
+                          status, hold_reason, outbox_id)
+    VALUES (p_tenant, v_conv, 'outbound', 'first_reply', p_dedupe, p_business, p_caller, p_body, p_status,
+            v_hold, p_outbox_id)
+    RETURNING id INTO v_msg;
+    INSERT INTO first_responses (message_id, conversation_id, tenant_id, trigger, triggered_at)
+    VALUES (v_msg, v_conv, p_tenant, p_trigger, p_triggered_at);
+    IF v_started THEN
+        INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id,
+                                   locked_by, locked_until, attempts)
+        VALUES ('ConversationStarted', 1, jsonb_build_object(
+                    'conversation_id', v_conv, 'tenant_id', p_tenant, 'caller', p_caller,
+                    'business_number', p_business, 'trigger', p_trigger, 'trigger_ref', p_trigger_ref,
+                    'first_message_id', v_msg, 'opened_at', nmc_utc_text(now())),
+                p_tenant, p_correlation, p_causation, p_lease_owner,
+                CASE WHEN p_lease_owner IS NOT NULL THEN now() + p_lease_ms * interval '1 millisecond' END,
+                CASE WHEN p_lease_owner IS NOT NULL THEN 1 ELSE 0 END)
+        RETURNING id, event_id, payload::text, (extract(epoch FROM created_at) * 1000)::bigint
+             INTO v_ev, v_ev_uuid, v_ev_payload, v_ev_ms;
+    END IF;
+    RETURN QUERY SELECT v_msg, p_status, v_conv, v_started,
+                        CASE WHEN v_hold = 'compliance' THEN 'compliance' END::text,
+                        v_ev, v_ev_uuid, v_ev_payload, v_ev_ms, true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION nmc_conv_mark_sent(p_message uuid, p_status text, p_sid text, p_correlation text, p_causation text,
+                                   p_lease_owner text, p_lease_ms bigint)
+RETURNS TABLE (first_response_ms bigint, ev_id bigint, ev_event_id uuid, ev_payload text, ev_created_ms bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    m messages%ROWTYPE; v_trig timestamptz; v_queued timestamptz;
+    v_ev bigint; v_ev_uuid uuid; v_ev_payload text; v_ev_ms bigint;
+BEGIN
+    UPDATE messages SET status = CASE WHEN nmc_sms_status_advances(status, p_status) THEN p_status ELSE status END,
+           provider_sid = COALESCE(provider_sid, p_sid), queued_at = COALESCE(queued_at, now()),
+           attempts = attempts + 1, error_code = NULL, error_message = NULL, updated_at = now()
+     WHERE id = p_message RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE first_responses SET first_queued_at = m.queued_at
+     WHERE message_id = p_message AND first_queued_at IS NULL RETURNING triggered_at, first_queued_at
+      INTO v_trig, v_queued;
+    IF v_trig IS NULL THEN
+        RETURN;
+    END IF;
+    INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id,
+                               locked_by, locked_until, attempts)
+    VALUES ('FirstReplySent', 1, jsonb_build_object(
+                'tenant_id', m.tenant_id, 'conversation_id', m.conversation_id, 'message_id', m.id,
+                'to', m.to_e164, 'provider_sid', m.provider_sid,
+                'triggered_at', nmc_utc_text(v_trig), 'queued_at', nmc_utc_text(v_queued),
+                'first_response_ms', (extract(epoch FROM v_queued - v_trig) * 1000)::bigint),
+            m.tenant_id, p_correlation, p_causation, p_lease_owner,
+            CASE WHEN p_lease_owner IS NOT NULL THEN now() + p_lease_ms * interval '1 millisecond' END,
+            CASE WHEN p_lease_owner IS NOT NULL THEN 1 ELSE 0 END)
+    RETURNING id, event_id, payload::text, (extract(epoch FROM created_at) * 1000)::bigint
+         INTO v_ev, v_ev_uuid, v_ev_payload, v_ev_ms;
+    RETURN QUERY SELECT (extract(epoch FROM v_queued - v_trig) * 1000)::bigint, v_ev, v_ev_uuid, v_ev_payload, v_ev_ms;
+END
+$$;
