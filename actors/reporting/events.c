@@ -182,6 +182,19 @@ int nmc_reporting_event_build(const struct nmc_domain_event *ev, struct nmc_repo
     return 0;
 }
 
+int nmc_reporting_activity_key(const struct nmc_reporting_event *e, char *key, size_t n)
+{
+    const struct nmc_db_stmt *st = &e->stmt;
+    const char *tenant = st->nparams >= 4 ? st->params[2] : NULL, *when = st->nparams >= 4 ? st->params[3] : NULL;
+    size_t len = when != NULL ? strlen(when) : 0;
+    if (e->projector != NMC_REPORTING_ACTIVITY || tenant == NULL || len < 17 || when[len - 1] != 'Z' ||
+        when[10] != 'T' || when[13] != ':' || when[14] < '0' || when[14] > '5' || when[15] < '0' || when[15] > '9')
+        return 0;
+    int minute = (when[14] - '0') * 10 + (when[15] - '0');
+    int w = snprintf(key, n, "%s %.13s %d", tenant, when, minute / 15);
+    return w > 0 && (size_t)w < n;
+}
+
 void nmc_reporting_event_clear(struct nmc_reporting_event *e)
 {
     if (e == NULL)

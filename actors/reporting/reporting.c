@@ -246,21 +246,9 @@ static size_t queued(const struct reporting *r)
     return n;
 }
 
-/* The key under which activity marks of one batch share a statement: the
- * tenant and the UTC quarter hour of the event's time ("...THH:MM:SS...Z",
- * as the producers write it). Every zone's offset is a whole number of
- * quarter hours, so two times of one quarter hour fall on the same local
- * day, which is all the mark records. 0: no key (the mark goes alone). */
 static int activity_key(const struct report_job *j, char *key, size_t n)
 {
-    const struct nmc_db_stmt *st = &j->e.stmt;
-    const char *tenant = st->nparams >= 4 ? st->params[2] : NULL, *when = st->nparams >= 4 ? st->params[3] : NULL;
-    if (j->e.projector != NMC_REPORTING_ACTIVITY || tenant == NULL || when == NULL || strlen(when) < 17 ||
-        when[strlen(when) - 1] != 'Z' || when[10] != 'T' || when[13] != ':' || when[14] < '0' || when[14] > '5' ||
-        when[15] < '0' || when[15] > '9')
-        return 0;
-    int minute = (when[14] - '0') * 10 + (when[15] - '0');
-    return snprintf(key, n, "%s %.13s %d", tenant, when, minute / 15) < (int)n;
+    return nmc_reporting_activity_key(&j->e, key, n);
 }
 
 static void flush(struct reporting *r)

@@ -68,5 +68,13 @@ struct nmc_reporting_event {
 int nmc_reporting_event_build(const struct nmc_domain_event *ev, struct nmc_reporting_event *out, char *err,
                               size_t errlen);
 void nmc_reporting_event_clear(struct nmc_reporting_event *e);
+/* The key under which activity marks of one projection batch share a
+ * statement: the tenant and the UTC quarter hour of the event's time
+ * ("YYYY-MM-DDTHH:MM...Z", as producers write it). Every zone offset in use
+ * is a whole number of quarter hours, so two times of one quarter hour fall
+ * on the same local day, which is all a mark records. 1 with the key in
+ * key (n bytes); 0 when e is not an activity mark or its time has another
+ * shape (that mark gets its own statement). */
+int nmc_reporting_activity_key(const struct nmc_reporting_event *e, char *key, size_t n);
 
 #endif

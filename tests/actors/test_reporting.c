@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -149,6 +150,59 @@ static void test_reporting_event_build_rejects_malformed_payloads(void **state)
     }
 }
 
+static int activity_key_of(const char *tenant, const char *when, char *key, size_t n)
+{
+    char payload[300], err[200];
+    snprintf(payload, sizeof payload, "{\"tenant_id\":\"%s\",\"detected_at\":\"%s\"}", tenant, when);
+    struct nmc_domain_event ev = event("CallDetected", payload);
+    struct nmc_reporting_event e;
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), 0);
+    int rc = nmc_reporting_activity_key(&e, key, n);
+    nmc_reporting_event_clear(&e);
+    return rc;
+}
+
+static void test_reporting_activity_key_is_tenant_and_utc_quarter_hour(void **state)
+{
+    (void)state;
+    char a[128], b[128];
+    /* one quarter hour, one tenant: one key (one statement marks the day) */
+    assert_int_equal(activity_key_of(TENANT, "2026-11-23T15:00:00.000Z", a, sizeof a), 1);
+    assert_int_equal(activity_key_of(TENANT, "2026-11-23T15:14:59.999Z", b, sizeof b), 1);
+    assert_string_equal(a, b);
+    /* across a quarter hour (a zone at +05:45 or +00:15 may change day there): two keys */
+    assert_int_equal(activity_key_of(TENANT, "2026-11-23T15:15:00.000Z", b, sizeof b), 1);
+    assert_string_not_equal(a, b);
+    assert_int_equal(activity_key_of(TENANT, "2026-11-23T16:00:00Z", b, sizeof b), 1);
+    assert_string_not_equal(a, b);
+    /* another tenant: another key */
+    assert_int_equal(activity_key_of("11111111-1111-1111-1111-111111111111", "2026-11-23T15:00:00.000Z", b,
+                                     sizeof b), 1);
+    assert_string_not_equal(a, b);
+    /* no room for the key: none */
+    assert_int_equal(activity_key_of(TENANT, "2026-11-23T15:00:00.000Z", b, 8), 0);
+    /* a time not in the producers' UTC shape gets no key: its mark goes alone */
+    struct nmc_reporting_event e;
+    char err[200];
+    struct nmc_domain_event ev0 = event("CallDetected",
+        "{\"tenant_id\":\"" TENANT "\",\"detected_at\":\"2026-11-23T15:00:00Z\"}");
+    assert_int_equal(nmc_reporting_event_build(&ev0, &e, err, sizeof err), 0);
+    static const char *const odd[] = { "2026-11-23T15:00:00+01:00", "2026-11-23 15:00:00Z", "2026-11-23T15:7",
+                                       "2026-11-23T15:60:00Z", "2026-11-23" };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        e.stmt.params[3] = odd[i];
+        assert_int_equal(nmc_reporting_activity_key(&e, b, sizeof b), 0);
+    }
+    nmc_reporting_event_clear(&e);
+    /* not an activity mark: no key */
+    struct nmc_domain_event ev = event("AppointmentCancelled",
+        "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":15000,"
+        "\"cancelled_at\":\"2026-11-23T12:00:00Z\",\"conversation_id\":\"" CONV "\"}");
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), 0);
+    assert_int_equal(nmc_reporting_activity_key(&e, a, sizeof a), 0);
+    nmc_reporting_event_clear(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -157,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_reporting_event_build_booked_carries_price_snapshot),
         cmocka_unit_test(test_reporting_event_build_cancelled_and_activity),
         cmocka_unit_test(test_reporting_event_build_rejects_malformed_payloads),
+        cmocka_unit_test(test_reporting_activity_key_is_tenant_and_utc_quarter_hour),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
