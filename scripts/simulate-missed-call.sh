@@ -3,9 +3,10 @@
 # no-answer) for the demo tenant's number to a running nmc, then shows what
 # the Twilio emulator (nmc-fakes) received: the first SMS.
 #
-#   scripts/simulate-missed-call.sh [--from +1555XXXXXXX] [--to +15550001000]
+#   scripts/simulate-missed-call.sh [--from CALLER] [--to +15550001000]
 #
-# Without --from each run is a new caller (+1555 and 7 random digits): a
+# CALLER is an E.164 number such as +15551234567. Without --from each run
+# is a new caller (+1555 and 7 random digits): a
 # caller who already got a first SMS within FIRST_SMS_REPEAT_WINDOW_MINUTES
 # (60) gets no second one, by design.
 #

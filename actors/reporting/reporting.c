@@ -246,11 +246,6 @@ static size_t queued(const struct reporting *r)
     return n;
 }
 
-static int activity_key(const struct report_job *j, char *key, size_t n)
-{
-    return nmc_reporting_activity_key(&j->e, key, n);
-}
-
 static void flush(struct reporting *r)
 {
     struct nmc_db_stmt st[REPORT_MAX_BATCH];
@@ -268,21 +263,26 @@ static void flush(struct reporting *r)
         nmc_rt_timer_cancel(r->app->rt, r->flush_timer);
         r->flush_timer = 0;
     }
+    /* activity marks with one key share one statement: each job's key is
+     * computed once and compared with the batch's distinct keys */
+    char keys[REPORT_MAX_BATCH][128];
+    size_t key_stmt[REPORT_MAX_BATCH], nkeys = 0;
     r->nstmts = 0;
     while (r->nbatch < REPORT_MAX_BATCH && r->queue.next != &r->queue) {
         struct report_job *j = r->queue.next;
         j->prev->next = j->next;
         j->next->prev = j->prev;
         j->prev = j->next = NULL;
-        char key[128], other[128];
         size_t shared = SIZE_MAX;
-        if (activity_key(j, key, sizeof key))
-            for (size_t k = 0; k < r->nbatch && shared == SIZE_MAX; k++)
-                if (activity_key(r->batch[k], other, sizeof other) && strcmp(key, other) == 0)
-                    shared = r->stmt_of[k];
+        int keyed = nmc_reporting_activity_key(&j->e, keys[nkeys], sizeof keys[nkeys]);
+        for (size_t k = 0; keyed && k < nkeys && shared == SIZE_MAX; k++)
+            if (strcmp(keys[nkeys], keys[k]) == 0)
+                shared = key_stmt[k];
         if (shared == SIZE_MAX) {
             st[r->nstmts] = j->e.stmt;
             shared = r->nstmts++;
+            if (keyed)
+                key_stmt[nkeys++] = shared;
         }
         r->stmt_of[r->nbatch] = shared;
         r->batch[r->nbatch++] = j;

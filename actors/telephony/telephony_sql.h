@@ -20,9 +20,11 @@
     " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int, ev.id, ev.event_id," \
     "  ev.payload::text, (extract(epoch FROM ev.created_at) * 1000)::bigint FROM (SELECT 1) one LEFT JOIN ev ON true"
 
-/* $1 event key, $2 tenant, $3 payload, $4 CallSid, $5 From, $6 To,
- * $7 CallStatus, $8 CallDuration, $9 missed, $10 correlation id, $11 lease
- * owner, $12 lease ms. Returns NMC_TELEPHONY_SQL_RESULT. missed_calls'
+/* NMC_TELEPHONY_SQL_VOICE and its CTEs (wh, mc, ev), which
+ * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY extends. $1 event key, $2 tenant,
+ * $3 payload, $4 CallSid, $5 From, $6 To, $7 CallStatus, $8 CallDuration,
+ * $9 missed, $10 correlation id, $11 lease owner, $12 lease ms. Returns
+ * NMC_TELEPHONY_SQL_RESULT. missed_calls'
  * unique key keeps one event per call even if Twilio sends the final
  * status with a new token. */
 #define NMC_TELEPHONY_SQL_VOICE_CTES \
