@@ -23,7 +23,10 @@
 # (55450), NMC_BENCH_PG_DIR (/tmp/nmc-perf-pg), NMC_BENCH_SENDERS (the
 # generator's default), NMC_BENCH_SKIP_BUILD=1, NMC_BENCH_NMC (another nmc
 # binary, for A/B runs against an older build), NMC_BENCH_PERF=1 (wraps nmc
-# in `perf record -g`, output in build-perf/perf-RATE.data).
+# in `perf record -g`, output in build-perf/perf-RATE.data), NMC_BENCH_PGSS=1
+# (loads pg_stat_statements with track=all, resets it after the warm-up and
+# writes the statements of the measured run, nested PL/pgSQL ones included,
+# to build-perf/pgss-RATE.txt: calls, total and mean ms, WAL bytes, rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
@@ -49,6 +52,11 @@ if [ "${NMC_BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 bash scripts/pg.sh start "$pgdir" "$pgport" postgres >/dev/null
+if [ "${NMC_BENCH_PGSS:-0}" = 1 ] && ! grep -q "^shared_preload_libraries = 'pg_stat_statements'" "$pgdir/data/postgresql.conf"; then
+  printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n" >>"$pgdir/data/postgresql.conf"
+  if [ "$(id -u)" = 0 ]; then runuser -u nmcpg -- "$bindir/pg_ctl" -D "$pgdir/data" -w restart -l "$pgdir/server.log" >/dev/null
+  else "$bindir/pg_ctl" -D "$pgdir/data" -w restart -l "$pgdir/server.log" >/dev/null; fi
+fi
 pid=
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
@@ -103,6 +111,10 @@ run_one() {
       --duration $(((warm + wrate - 1) / wrate)) --first-caller 9000000 --token "$token" --to "$business" --tenants "$tenants" >/dev/null
     "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -qc "VACUUM ANALYZE" >/dev/null
   fi
+  if [ "${NMC_BENCH_PGSS:-0}" = 1 ]; then
+    "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -qAtc \
+      "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
+  fi
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
   local senders=()
   if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
@@ -125,6 +137,13 @@ run_one() {
   done
   drain_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   nmc1=$(ticks "$npid") pg1=$(pg_ticks)
+  if [ "${NMC_BENCH_PGSS:-0}" = 1 ]; then
+    "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -P pager=off -c \
+      "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
+              wal_bytes, rows, toplevel, left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
+         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+        ORDER BY total_exec_time DESC LIMIT 40" >"$build/pgss-$rate.txt"
+  fi
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   pid=

@@ -130,12 +130,12 @@ static char *copy_str(char **cursor, const char *s)
 
 /* Builds a batch holding copies of every statement, name and value in one
  * allocation (so a caller's stack buffers may go away after submit). The
- * ops array is sized for the worst case: ROLLBACK, a Prepare per statement,
- * Sync, BEGIN, an Execute per statement, COMMIT. */
+ * ops array is sized for the worst case: a Prepare per statement, Sync, an
+ * Execute per statement. */
 struct nmc_db_batch *nmc_db_batch_new(const struct nmc_db_stmt *stmts, size_t n, int txn)
 {
     size_t np, strbytes = batch_size(stmts, n, &np);
-    size_t maxops = 2 * n + 4;
+    size_t maxops = 2 * n + 1;
     size_t size = sizeof(struct nmc_db_batch) + n * sizeof(struct nmc_db_bstmt) + np * sizeof(char *) +
                   maxops * sizeof(struct nmc_db_op) + strbytes;
     struct nmc_db_batch *b = nmc_xcalloc(1, size);

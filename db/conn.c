@@ -13,10 +13,17 @@
  * (two when it prepares statements, see ops_build). Per command, results
  * arrive followed by NULL; a failed command yields PGRES_FATAL_ERROR and
  * every later one PGRES_PIPELINE_ABORTED, up to the Sync's
- * PGRES_PIPELINE_SYNC (which no NULL follows). A failed explicit
- * transaction leaves the session in an aborted block after its Sync, so the
- * next batch sent after a transaction starts with ROLLBACK (a warning,
- * nothing more, when there is nothing to roll back). */
+ * PGRES_PIPELINE_SYNC (which no NULL follows).
+ *
+ * Transactions are the pipeline's implicit one: PostgreSQL runs every
+ * Execute up to a Sync in one transaction and commits it when it processes
+ * the Sync (rolls it back if a command failed), then answers ReadyForQuery,
+ * which libpq reports as PGRES_PIPELINE_SYNC. So a batch's statements are
+ * atomic without BEGIN/COMMIT, its Sync result is the commit's
+ * acknowledgement, and a failed batch leaves the session idle, never in an
+ * aborted block the next batch would have to ROLLBACK first (that ROLLBACK,
+ * sent after every transaction, was a WARNING in the server's log per
+ * missed call: 1 million lines in a 10 s bench run). */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,16 +224,15 @@ static struct nmc_db_batch *inflight_pop(struct nmc_db_conn *c)
 }
 
 /* Completes everything in flight with err (unless a batch already failed
- * for its own reason). A transaction whose COMMIT was acknowledged is
- * durable (the server answers COMMIT only after committing), so it
- * completes as the success it is rather than as an ambiguous failure.
- * Messages are only queued to actors here. */
+ * for its own reason). A batch completes at its Sync result, which is also
+ * its commit's acknowledgement, so none in flight here is known to have
+ * committed: each fails as the ambiguous outcome it is. Messages are only
+ * queued to actors here. */
 static void fail_inflight(struct nmc_db_conn *c, int err, const char *why)
 {
     struct nmc_db_batch *b;
     while ((b = inflight_pop(c)) != NULL) {
-        if (!b->committed)
-            nmc_db_batch_fail(b, err, why);
+        nmc_db_batch_fail(b, err, why);
         nmc_db_batch_finish(b);
     }
 }
@@ -381,17 +387,14 @@ void nmc_db_conn_init(struct nmc_db_pool *p, struct nmc_db_conn *c, int index)
 
 /* ---- sending ---------------------------------------------------------- */
 
-/* Commands for b on c: [ROLLBACK] [Prepare...] [Sync] [BEGIN] Execute...
- * [COMMIT], then the final Sync. New statements are prepared in a Sync
- * segment of their own so a failing statement cannot abort a Prepare that
- * later batches, already pipelined without one, rely on. */
+/* Commands for b: [Prepare...] [Sync] Execute..., then the final Sync,
+ * whose implicit transaction holds every Execute (see top). New statements
+ * are prepared in a Sync segment of their own so a failing statement cannot
+ * abort a Prepare that later batches, already pipelined without one, rely
+ * on. */
 static void ops_build(struct nmc_db_conn *c, struct nmc_db_batch *b)
 {
-    /* After a transaction the session may be in an aborted block (see top). */
-    int after_txn = c->tail ? c->tail->txn : PQtransactionStatus(c->pg) != PQTRANS_IDLE;
     size_t n = 0, prepares = 0;
-    if (after_txn)
-        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_ROLLBACK, 0};
     for (size_t i = 0; i < b->nstmts; i++) {
         const char *name = b->stmts[i].name;
         if (name && !nameset_has(&c->prepared, name)) {
@@ -402,12 +405,8 @@ static void ops_build(struct nmc_db_conn *c, struct nmc_db_batch *b)
     }
     if (prepares)
         b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_SYNC, 0};
-    if (b->txn)
-        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_BEGIN, 0};
     for (size_t i = 0; i < b->nstmts; i++)
         b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_EXEC, (uint8_t)i};
-    if (b->txn)
-        b->ops[n++] = (struct nmc_db_op){NMC_DB_OP_COMMIT, 0};
     b->nops = n;
     b->op = 0;
 }
@@ -416,12 +415,6 @@ static int send_op(PGconn *pg, const struct nmc_db_batch *b, const struct nmc_db
 {
     const struct nmc_db_bstmt *s = &b->stmts[o->stmt];
     switch (o->kind) {
-    case NMC_DB_OP_ROLLBACK:
-        return PQsendQueryParams(pg, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-    case NMC_DB_OP_BEGIN:
-        return PQsendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0);
-    case NMC_DB_OP_COMMIT:
-        return PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
     case NMC_DB_OP_PREPARE:
         return PQsendPrepare(pg, s->name, s->sql, 0, NULL);
     case NMC_DB_OP_SYNC:
@@ -481,8 +474,6 @@ static void take_result(struct nmc_db_conn *c, struct nmc_db_batch *b, const str
         nmc_db_batch_error(b, o, r, PQstatus(c->pg) == CONNECTION_BAD);
     else if (!ok && st != PGRES_PIPELINE_ABORTED)
         nmc_db_batch_fail(b, NMC_EDB, "unsupported result (COPY is not available through the pool)");
-    if (ok && o->kind == NMC_DB_OP_COMMIT && b->res->status == 0 && strcmp(PQcmdStatus(r), "COMMIT") == 0)
-        b->committed = 1;
     if (ok && o->kind == NMC_DB_OP_EXEC && b->reply_to && b->res->nresults < NMC_DB_MAX_STMTS) {
         b->res->results[b->res->nresults++] = r;
         return;

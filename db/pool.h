@@ -1,9 +1,10 @@
 /* Asynchronous PostgreSQL pool: nonblocking libpq connections on uv_poll.
  *
  * Work is submitted as a batch of one or more statements; each batch runs
- * on one connection in pipeline mode with a single sync, so a transaction
- * (BEGIN; ...; COMMIT) costs one round trip. If any statement fails the
- * rest are skipped and, for a transaction, it is rolled back. The outcome
+ * on one connection in pipeline mode with a single sync, and PostgreSQL runs
+ * everything up to a sync as one implicit transaction: a batch is atomic and
+ * costs one round trip, with no BEGIN/COMMIT messages. If any statement
+ * fails the rest are skipped and the batch is rolled back. The outcome
  * reaches the requesting actor as one message of type NMC_MSG_DB_RESULT
  * whose payload is a struct nmc_db_result (freed with the message: the
  * PGresults are borrowed by the handler unless it takes them).
@@ -75,7 +76,7 @@ NMC_MUST_CHECK int nmc_db_submit(struct nmc_db_pool *p, struct nmc_actor *reply_
 /* A single statement. */
 NMC_MUST_CHECK int nmc_db_query(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie,
                                 const struct nmc_msg *ctx, const struct nmc_db_stmt *stmt);
-/* BEGIN; stmts...; COMMIT as one batch. */
+/* stmts as one transaction (every batch is one; this names the intent). */
 NMC_MUST_CHECK int nmc_db_txn(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie,
                               const struct nmc_msg *ctx, const struct nmc_db_stmt *stmts, size_t nstmts);
 

@@ -18,12 +18,9 @@
 /* One protocol command of a batch; each yields results then NULL, except
  * SYNC (ends the Prepare segment) which yields PGRES_PIPELINE_SYNC alone. */
 enum nmc_db_op_kind {
-    NMC_DB_OP_ROLLBACK,
     NMC_DB_OP_PREPARE,
     NMC_DB_OP_SYNC,
-    NMC_DB_OP_BEGIN,
-    NMC_DB_OP_EXEC,
-    NMC_DB_OP_COMMIT
+    NMC_DB_OP_EXEC
 };
 
 struct nmc_db_op {
@@ -48,8 +45,7 @@ struct nmc_db_batch {
     char causation_id[NMC_ID_LEN];
     struct nmc_trace_ctx trace;
     struct nmc_span *span;          /* "db.query"; NULL for internal work */
-    int txn;                        /* wrap in BEGIN/COMMIT */
-    int committed;                  /* COMMIT acknowledged: durable whatever happens next */
+    int txn;                        /* submitted as a transaction (traces say so; every batch is one) */
     uint64_t submit_ns;             /* monotonic */
     struct nmc_db_result *res;      /* being filled; handed to the reply */
     size_t nstmts;

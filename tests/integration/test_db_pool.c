@@ -263,6 +263,35 @@ static void test_db_txn_commits(void **state)
     assert_int_equal(pgtest_int(F.side, "SELECT count(*) FROM tx WHERE id IN (1, 2)"), 2);
 }
 
+/* A batch is the pipeline's implicit transaction (db/conn.c): its
+ * statements share one transaction id, a transaction-local setting holds
+ * for the rest of the batch and ends with it, and the session is idle
+ * afterwards (no ROLLBACK or BEGIN is ever needed around a batch). */
+static void test_db_txn_is_one_implicit_transaction(void **state)
+{
+    (void)state;
+    pool_open(1, 0, 0, 1);
+    struct nmc_db_stmt st[3] = {
+        {.name = "tx_xid", .sql = "SELECT txid_current()::text"},
+        {.name = "tx_local", .sql = "SELECT set_config('synchronous_commit', 'off', true)"},
+        {.name = "tx_xid_show", .sql = "SELECT txid_current()::text || ' ' || current_setting('synchronous_commit')"},
+    };
+    const struct nmc_db_result *res = txn(st, 3);
+    assert_int_equal(res->status, 0);
+    assert_int_equal(res->nresults, 3);
+    char want[64];
+    snprintf(want, sizeof want, "%s off", nmc_db_get(res->results[0], 0, 0));
+    assert_string_equal(nmc_db_get(res->results[2], 0, 0), want);
+    const struct nmc_db_result *after =
+        query("tx_after", "SELECT current_setting('synchronous_commit') || ' ' || txid_current()::text", 0, NULL, NULL);
+    assert_int_equal(after->status, 0);
+    char first[32];
+    nmc_strlcpy(first, nmc_db_get(res->results[0], 0, 0), sizeof first);
+    const char *v = nmc_db_get(after->results[0], 0, 0);
+    assert_true(strncmp(v, "on ", 3) == 0);   /* the local setting ended with the batch */
+    assert_string_not_equal(v + 3, first);    /* and so did its transaction */
+}
+
 static void test_db_txn_failure_rolls_back_and_reports_statement(void **state)
 {
     (void)state;
@@ -746,6 +775,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_query_prepared_once_per_connection, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_query_same_name_twice_in_one_batch, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_commits, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_txn_is_one_implicit_transaction, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_failure_rolls_back_and_reports_statement, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_failure_keeps_later_prepare_for_pipelined_batch, test_setup,
