@@ -1,0 +1,2 @@
+-- Back to 0013's declaration.
+ALTER FUNCTION nmc_utc_text(timestamptz) IMMUTABLE;
