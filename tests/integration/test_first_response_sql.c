@@ -1,0 +1,212 @@
+/* The first-response tracker on the message (migration 0038, owner: perf
+ * engineer), against a real PostgreSQL with every migration applied:
+ * nmc_conv_first_reply stamps the trigger on the message and the
+ * first_responses view shows it; nmc_conv_mark_sent sets first_queued_at
+ * once and writes FirstReplySent once, also when two sessions mark the same
+ * send at the same time; a message that is not a first reply gets neither;
+ * a reply held for compliance is timed from its release. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/migrate.h"
+#include "tests/support/pgtest.h"
+
+#define CALLER "+15557770001"
+#define BUSINESS "+15550007000"
+
+static struct {
+    char *url;
+    PGconn *db;
+    char tenant[40];
+} F;
+
+static int64_t num(const char *sql)
+{
+    return pgtest_int(F.db, sql);
+}
+
+/* Records a first reply for call sid and returns the message id (malloc'd). */
+static char *first_reply(const char *sid, const char *triggered_at)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT message_id FROM nmc_conv_first_reply('%s', '%s', '%s', 'missed_call', '%s', %s,"
+             " 'first:%s', 'Sorry we missed you', 'pending', NULL, 1, 0, 'corr', 'cause', NULL, 0, NULL)",
+             F.tenant, CALLER, BUSINESS, sid, triggered_at, sid);
+    char *id = pgtest_value(F.db, sql);
+    assert_non_null(id);
+    return id;
+}
+
+static char *mark_sent_on(PGconn *c, const char *msg)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT first_response_ms FROM nmc_conv_mark_sent('%s', 'queued', 'SM%.30s', 'corr', 'cause', NULL, 0)",
+             msg, msg);
+    return pgtest_value(c, sql);
+}
+
+static int64_t first_reply_sent_events(const char *msg)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox_events WHERE event_name = 'FirstReplySent' AND payload->>'message_id' = '%s'",
+             msg);
+    return num(sql);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[512];
+    F.url = pgtest_db_create();
+    if (nmc_db_migrate_up(F.url, nmc_db_migrate_default_dir(), NULL, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    F.db = pgtest_connect(F.url);
+    char *t = pgtest_value(F.db, "INSERT INTO tenants (name, timezone, compliance_status, api_key_hash, api_key_prefix)"
+                                 " VALUES ('First Response Plumbing', 'UTC', 'approved', 'h1', 'p1') RETURNING id");
+    snprintf(F.tenant, sizeof F.tenant, "%s", t);
+    free(t);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    PQfinish(F.db);
+    pgtest_db_drop(F.url);
+    return 0;
+}
+
+static void test_first_response_marked_once_with_one_event(void **state)
+{
+    (void)state;
+    char *msg = first_reply("CAfr0001", "now() - interval '2 seconds'");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM first_responses f JOIN messages m ON m.id = f.message_id WHERE f.message_id = '%s'"
+             " AND f.trigger = 'missed_call' AND f.first_queued_at IS NULL AND f.tenant_id = m.tenant_id"
+             " AND f.conversation_id = m.conversation_id",
+             msg);
+    assert_int_equal(num(sql), 1);
+
+    char *ms = mark_sent_on(F.db, msg);
+    assert_non_null(ms);               /* the first mark times it ... */
+    assert_true(atoll(ms) >= 2000);    /* ... from the trigger, two seconds back */
+    free(ms);
+    snprintf(sql, sizeof sql, "SELECT first_queued_at FROM first_responses WHERE message_id = '%s'", msg);
+    char *queued = pgtest_value(F.db, sql);
+    assert_non_null(queued);
+    assert_int_equal(first_reply_sent_events(msg), 1);
+
+    assert_null(mark_sent_on(F.db, msg)); /* a second mark (redelivery) writes nothing */
+    char *again = pgtest_value(F.db, sql);
+    assert_string_equal(again, queued);   /* and keeps the first time */
+    assert_int_equal(first_reply_sent_events(msg), 1);
+    free(again);
+    free(queued);
+    free(msg);
+}
+
+/* Two sessions mark the same send; the second waits for the first's row
+ * lock and, reading the committed first_queued_at, writes no second event. */
+static void test_first_response_concurrent_marks_write_one_event(void **state)
+{
+    (void)state;
+    char *msg = first_reply("CAfr0002", "now()");
+    PGconn *a = pgtest_connect(F.url), *b = pgtest_connect(F.url);
+    pgtest_exec(a, "BEGIN");
+    char *ms = mark_sent_on(a, msg);
+    assert_non_null(ms);
+    free(ms);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT first_response_ms FROM nmc_conv_mark_sent('%s', 'queued', 'SMother', 'corr', 'cause', NULL, 0)", msg);
+    assert_int_equal(PQsendQuery(b, sql), 1); /* blocks on a's row lock */
+    pgtest_exec(F.db, "SELECT pg_sleep(0.2)");
+    pgtest_exec(a, "COMMIT");
+    PGresult *r = PQgetResult(b);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 0);
+    PQclear(r);
+    while ((r = PQgetResult(b)) != NULL)
+        PQclear(r);
+    assert_int_equal(first_reply_sent_events(msg), 1);
+    PQfinish(a);
+    PQfinish(b);
+    free(msg);
+}
+
+static void test_first_response_not_for_other_messages(void **state)
+{
+    (void)state;
+    char *conv = pgtest_value(F.db, "SELECT conversation_id FROM messages LIMIT 1");
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO messages (tenant_id, conversation_id, direction, kind, dedupe_key, from_e164, to_e164, body,"
+             " status) VALUES ('%s', '%s', 'outbound', 'reply', 'reply:1', '%s', '%s', 'On our way', 'pending')"
+             " RETURNING id",
+             F.tenant, conv, BUSINESS, CALLER);
+    char *msg = pgtest_value(F.db, sql);
+    assert_null(mark_sent_on(F.db, msg));
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM messages WHERE id = '%s' AND status = 'queued' AND queued_at IS NOT NULL"
+             " AND first_queued_at IS NULL AND triggered_at IS NULL",
+             msg);
+    assert_int_equal(num(sql), 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM first_responses WHERE message_id = '%s'", msg);
+    assert_int_equal(num(sql), 0);
+    assert_int_equal(first_reply_sent_events(msg), 0);
+    free(msg);
+    free(conv);
+}
+
+/* A reply held while the tenant awaited approval is timed from the
+ * release, not from the call an hour earlier. */
+static void test_first_response_compliance_release_restarts_the_clock(void **state)
+{
+    (void)state;
+    char sql[768];
+    snprintf(sql, sizeof sql, "UPDATE tenants SET compliance_status = 'pending' WHERE id = '%s'", F.tenant);
+    pgtest_exec(F.db, sql);
+    snprintf(sql, sizeof sql,
+             "SELECT message_id FROM nmc_conv_first_reply('%s', '+15557770002', '%s', 'missed_call', 'CAfr0003',"
+             " now() - interval '1 hour', 'first:CAfr0003', 'Sorry we missed you', 'pending', NULL, 1, 0, 'corr',"
+             " 'cause', NULL, 0, NULL)",
+             F.tenant, BUSINESS);
+    char *msg = pgtest_value(F.db, sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM messages WHERE id = '%s' AND status = 'held'", msg);
+    assert_int_equal(num(sql), 1);
+    snprintf(sql, sizeof sql, "UPDATE tenants SET compliance_status = 'approved' WHERE id = '%s'", F.tenant);
+    pgtest_exec(F.db, sql);
+    snprintf(sql, sizeof sql, "SELECT released FROM nmc_conv_release_compliance('%s', 1440, 'corr', 'cause')",
+             F.tenant);
+    assert_int_equal(num(sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM first_responses WHERE message_id = '%s' AND triggered_at > now() - interval '1 minute'",
+             msg);
+    assert_int_equal(num(sql), 1);
+    char *ms = mark_sent_on(F.db, msg);
+    assert_non_null(ms);
+    assert_true(atoll(ms) < 60000);
+    free(ms);
+    free(msg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_first_response_marked_once_with_one_event),
+        cmocka_unit_test(test_first_response_concurrent_marks_write_one_event),
+        cmocka_unit_test(test_first_response_not_for_other_messages),
+        cmocka_unit_test(test_first_response_compliance_release_restarts_the_clock),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
