@@ -52,10 +52,19 @@ if [ "${NMC_BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 bash scripts/pg.sh start "$pgdir" "$pgport" postgres >/dev/null
-if [ "${NMC_BENCH_PGSS:-0}" = 1 ] && ! grep -q "^shared_preload_libraries = 'pg_stat_statements'" "$pgdir/data/postgresql.conf"; then
-  printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n" >>"$pgdir/data/postgresql.conf"
+# pg_stat_statements costs CPU on every statement, nested ones included:
+# loaded only for NMC_BENCH_PGSS=1 runs, and unloaded again after one.
+pg_restart() {
   if [ "$(id -u)" = 0 ]; then runuser -u nmcpg -- "$bindir/pg_ctl" -D "$pgdir/data" -w restart -l "$pgdir/server.log" >/dev/null
   else "$bindir/pg_ctl" -D "$pgdir/data" -w restart -l "$pgdir/server.log" >/dev/null; fi
+}
+pgss_line="shared_preload_libraries = 'pg_stat_statements'"
+if [ "${NMC_BENCH_PGSS:-0}" = 1 ] && ! grep -q "^$pgss_line" "$pgdir/data/postgresql.conf"; then
+  printf "%s\npg_stat_statements.track = all\n" "$pgss_line" >>"$pgdir/data/postgresql.conf"
+  pg_restart
+elif [ "${NMC_BENCH_PGSS:-0}" != 1 ] && grep -q "^$pgss_line" "$pgdir/data/postgresql.conf"; then
+  sed -i -e "/^$pgss_line/d" -e '/^pg_stat_statements\.track/d' "$pgdir/data/postgresql.conf"
+  pg_restart
 fi
 pid=
 cleanup() {
