@@ -39,8 +39,9 @@ struct sub {
 enum outcome { OUT_PENDING = 0, OUT_DONE, OUT_RETRY, OUT_DEAD };
 
 struct flight {
-    struct flight *next;
+    struct flight *next, *prev; /* o->flights, doubly linked: a settled flight leaves it in O(1) */
     struct flight *hnext;   /* chain of its slot in the id index */
+    struct flight *snext;   /* o->settled, once it has an outcome */
     int64_t id;
     char event_name[64];
     int attempts;
@@ -57,6 +58,8 @@ struct outbox {
     char instance[NMC_ID_LEN];
     struct sub *subs;
     struct flight *flights; /* claimed and not yet finalised */
+    struct flight *settled, *settled_tail; /* those with an outcome, oldest first: the finalise takes them
+                                              without walking the pending ones (thousands at 2,000 calls/s) */
     struct flight **index;  /* by id: acks find their flight in O(1) (thousands fly at 2,000 calls/s) */
     size_t index_cap;       /* slots, a power of two, at least twice nflights */
     size_t nflights;
@@ -336,6 +339,8 @@ static void flight_start(struct outbox *o, const struct nmc_domain_event *ev, co
     f->deadline_ms = nmc_clock_now_ms() + ACK_TIMEOUT_MS;
     flight_index(o, f);
     f->next = o->flights;
+    if (o->flights != NULL)
+        o->flights->prev = f;
     o->flights = f;
     o->nflights++;
     nmc_metrics_set(M.flights, NULL, (double)o->nflights);
@@ -411,6 +416,11 @@ static void flight_settle(struct outbox *o, struct flight *f)
         nmc_log_msgf(r, "%s", f->error);
         nmc_log_end(r);
     }
+    if (o->settled_tail != NULL)
+        o->settled_tail->snext = f;
+    else
+        o->settled = f;
+    o->settled_tail = f;
     o->nfinal++;
 }
 
@@ -457,12 +467,11 @@ static void final_collect(struct outbox *o, struct final_arrays *fa)
     for (size_t i = 0; i < NMC_ARRAY_SIZE(all); i++)
         nmc_buf_puts(all[i], "{");
     size_t taken = 0;
-    for (struct flight **pp = &o->flights; *pp != NULL && taken < FINAL_MAX;) {
-        struct flight *f = *pp;
-        if (f->outcome == OUT_PENDING) {
-            pp = &f->next;
-            continue;
-        }
+    while (o->settled != NULL && taken < FINAL_MAX) {
+        struct flight *f = o->settled;
+        o->settled = f->snext;
+        if (o->settled == NULL)
+            o->settled_tail = NULL;
         if (f->outcome == OUT_DONE) {
             nmc_buf_printf(&fa->done, "%s%lld", fa->done.len > 1 ? "," : "", (long long)f->id);
         } else if (f->outcome == OUT_RETRY) {
@@ -476,14 +485,19 @@ static void final_collect(struct outbox *o, struct final_arrays *fa)
             nmc_buf_printf(&fa->dead_ids, "%s%lld", fa->dead_ids.len > 1 ? "," : "", (long long)f->id);
             array_add_text(&fa->dead_errors, f->error);
         }
-        *pp = f->next;
+        if (f->prev != NULL)
+            f->prev->next = f->next;
+        else
+            o->flights = f->next;
+        if (f->next != NULL)
+            f->next->prev = f->prev;
         flight_unindex(o, f);
         free(f);
         o->nflights--;
-        nmc_metrics_set(M.flights, NULL, (double)o->nflights);
         o->nfinal--;
         taken++;
     }
+    nmc_metrics_set(M.flights, NULL, (double)o->nflights);
     for (size_t i = 0; i < NMC_ARRAY_SIZE(all); i++)
         nmc_buf_puts(all[i], "}");
 }
