@@ -17,7 +17,6 @@
 #include "runtime/trace.h"
 
 #define MAX_HEADER_BYTES (64 * 1024)
-#define SPARE_EASY_MAX 64 /* reset easy handles kept for reuse (one per idle connection) */
 
 /* A socket libcurl asked us to watch; freed in its close callback. */
 struct sock {
@@ -71,15 +70,9 @@ struct nmc_prov_http {
     struct nmc_prov_breaker **breakers;
     size_t nbreakers;
     struct nmc_metric *requests, *latency;
-    /* Easy handles of finished calls, reset and kept for the next calls:
-     * curl_easy_init allocates the handle and its transfer buffers anew,
-     * which was a good part of this client's malloc traffic at 2,000 SMS/s. */
-    CURL *spare[SPARE_EASY_MAX];
-    size_t nspare;
 };
 
 static void finish(struct call *k, struct nmc_prov_http_result *res);
-static void easy_put(struct nmc_prov_http *c, CURL *e);
 static void start_attempt(struct call *k);
 static void attempt_done(struct call *k, CURLcode rc);
 
@@ -333,27 +326,6 @@ static void on_retry_due(uv_timer_t *t)
 
 /* ---- call lifecycle ------------------------------------------------------ */
 
-/* An easy handle with no options set: a spare one, else a new one. */
-static CURL *easy_get(struct nmc_prov_http *c)
-{
-    return c->nspare > 0 ? c->spare[--c->nspare] : curl_easy_init();
-}
-
-/* Takes back the handle of a finished call (not in the multi any more):
- * reset to its defaults and kept, unless the client is closing or enough
- * are kept already. Its connection stays in the multi's cache either way. */
-static void easy_put(struct nmc_prov_http *c, CURL *e)
-{
-    if (e == NULL)
-        return;
-    if (!c->closing && c->nspare < SPARE_EASY_MAX) {
-        curl_easy_reset(e);
-        c->spare[c->nspare++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
-}
-
 static void call_free(struct call *k)
 {
     struct nmc_prov_http *c = k->client;
@@ -365,7 +337,7 @@ static void call_free(struct call *k)
     if (k->next)
         k->next->prev = k->prev;
     c->ncalls--;
-    easy_put(c, k->easy);
+    curl_easy_cleanup(k->easy);
     curl_slist_free_all(k->headers);
     nmc_buf_free(&k->resp);
     nmc_buf_free(&k->hdrs);
@@ -642,7 +614,7 @@ int nmc_prov_http_send(struct nmc_prov_http *c, const struct nmc_prov_http_req *
     nmc_trace_span_attr(k->span, "provider", k->provider);
     if (k->has_parent && k->parent.correlation_id[0])
         nmc_trace_span_attr(k->span, "correlation_id", k->parent.correlation_id);
-    k->easy = easy_get(c);
+    k->easy = curl_easy_init();
     call_link(k);
     if (k->easy == NULL || setup_easy(k, req) != 0) {
         nmc_trace_span_end(k->span);
@@ -789,8 +761,6 @@ void nmc_prov_http_destroy(struct nmc_prov_http *c)
     c->closing = 1;
     while (c->calls != NULL)
         cancel_call(c->calls);
-    while (c->nspare > 0)
-        curl_easy_cleanup(c->spare[--c->nspare]);
     for (size_t i = 0; i < c->nbreakers; i++)
         nmc_prov_breaker_destroy(c->breakers[i]);
     free(c->breakers);
