@@ -11,7 +11,9 @@
 
 #define MSG_REPORT_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_REPORTING)
 
-#define REPORT_MAX_BATCH 64 /* NMC_DB_MAX_STMTS: events applied in one transaction */
+#define REPORT_MAX_STMTS 64    /* NMC_DB_MAX_STMTS: statements of one batch */
+#define REPORT_MAX_EVENTS 2048 /* events applied in one batch (activity marks of one tenant and quarter hour
+                                  share one statement, so a batch holds many more events than statements) */
 
 /* Work waiting for the database, found again by id (the DB cookie), so a
  * result for a job already answered finds nothing instead of freed memory.
@@ -45,9 +47,10 @@ struct reporting {
     uint64_t next_id;
     struct report_job live; /* sentinel */
     /* Group commit: events that arrive while a batch is in the database
-     * wait and go together in the next one (one commit for up to 64). */
-    struct report_job *batch[REPORT_MAX_BATCH];
-    size_t stmt_of[REPORT_MAX_BATCH]; /* batch[i]'s statement: activity marks of one tenant and quarter hour share one */
+     * wait and go together in the next one (one commit for up to
+     * REPORT_MAX_EVENTS events in up to REPORT_MAX_STMTS statements). */
+    struct report_job *batch[REPORT_MAX_EVENTS];
+    size_t stmt_of[REPORT_MAX_EVENTS]; /* batch[i]'s statement: activity marks of one tenant and quarter hour share one */
     size_t nstmts;
     size_t nbatch;
     uint64_t batch_cookie;  /* 0: no batch in flight */
