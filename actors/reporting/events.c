@@ -6,6 +6,7 @@
  * attributed cents or, for a cancellation, whether its booking is known). */
 #include "actors/reporting/reporting.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -201,4 +202,30 @@ void nmc_reporting_event_clear(struct nmc_reporting_event *e)
         return;
     json_decref(e->doc);
     memset(e, 0, sizeof *e);
+}
+
+size_t nmc_reporting_batch_plan(const struct nmc_reporting_event *const *evs, size_t n, size_t *stmt_of,
+                                size_t *nstmts)
+{
+    /* each event's key is computed once (in the scratch slot keys[nkeys])
+     * and compared with the batch's distinct keys, at most one per statement */
+    char keys[NMC_REPORTING_BATCH_STMTS + 1][128];
+    size_t key_stmt[NMC_REPORTING_BATCH_STMTS], nkeys = 0, taken = 0;
+    *nstmts = 0;
+    while (taken < n && taken < NMC_REPORTING_BATCH_EVENTS) {
+        size_t shared = SIZE_MAX;
+        int keyed = nmc_reporting_activity_key(evs[taken], keys[nkeys], sizeof keys[nkeys]);
+        for (size_t k = 0; keyed && k < nkeys && shared == SIZE_MAX; k++)
+            if (strcmp(keys[nkeys], keys[k]) == 0)
+                shared = key_stmt[k];
+        if (shared == SIZE_MAX) {
+            if (*nstmts == NMC_REPORTING_BATCH_STMTS)
+                break; /* it needs a statement of its own: the next batch takes it */
+            shared = (*nstmts)++;
+            if (keyed)
+                key_stmt[nkeys++] = shared;
+        }
+        stmt_of[taken++] = shared;
+    }
+    return taken;
 }

@@ -11,9 +11,9 @@
 
 #define MSG_REPORT_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_REPORTING)
 
-#define REPORT_MAX_STMTS 64    /* NMC_DB_MAX_STMTS: statements of one batch */
-#define REPORT_MAX_EVENTS 2048 /* events applied in one batch (activity marks of one tenant and quarter hour
-                                  share one statement, so a batch holds many more events than statements) */
+#define REPORT_MAX_STMTS NMC_REPORTING_BATCH_STMTS   /* statements of one batch */
+#define REPORT_MAX_EVENTS NMC_REPORTING_BATCH_EVENTS /* events of one batch (activity marks of one tenant and
+                                                         quarter hour share a statement) */
 
 /* Work waiting for the database, found again by id (the DB cookie), so a
  * result for a job already answered finds nothing instead of freed memory.

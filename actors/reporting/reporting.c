@@ -274,31 +274,19 @@ static void flush(struct reporting *r)
         nmc_rt_timer_cancel(r->app->rt, r->flush_timer);
         r->flush_timer = 0;
     }
-    /* each job's key is computed once (in the scratch slot keys[nkeys]) and
-     * compared with the batch's distinct keys, at most one per statement */
-    char keys[REPORT_MAX_STMTS + 1][128];
-    size_t key_stmt[REPORT_MAX_STMTS], nkeys = 0;
-    r->nstmts = 0;
-    while (r->nbatch < REPORT_MAX_EVENTS && r->queue.next != &r->queue) {
+    const struct nmc_reporting_event *evs[REPORT_MAX_EVENTS];
+    size_t n = 0;
+    for (struct report_job *j = r->queue.next; j != &r->queue && n < REPORT_MAX_EVENTS; j = j->next)
+        evs[n++] = &j->e;
+    size_t taken = nmc_reporting_batch_plan(evs, n, r->stmt_of, &r->nstmts), next_stmt = 0;
+    for (r->nbatch = 0; r->nbatch < taken; r->nbatch++) {
         struct report_job *j = r->queue.next;
-        size_t shared = SIZE_MAX;
-        int keyed = nmc_reporting_activity_key(&j->e, keys[nkeys], sizeof keys[nkeys]);
-        for (size_t k = 0; keyed && k < nkeys && shared == SIZE_MAX; k++)
-            if (strcmp(keys[nkeys], keys[k]) == 0)
-                shared = key_stmt[k];
-        if (shared == SIZE_MAX && r->nstmts == REPORT_MAX_STMTS)
-            break; /* it needs a statement of its own: the next batch takes it */
         j->prev->next = j->next;
         j->next->prev = j->prev;
         j->prev = j->next = NULL;
-        if (shared == SIZE_MAX) {
-            st[r->nstmts] = j->e.stmt;
-            shared = r->nstmts++;
-            if (keyed)
-                key_stmt[nkeys++] = shared;
-        }
-        r->stmt_of[r->nbatch] = shared;
-        r->batch[r->nbatch++] = j;
+        r->batch[r->nbatch] = j;
+        if (r->stmt_of[r->nbatch] == next_stmt) /* numbered in order of first use: this event's is new */
+            st[next_stmt++] = j->e.stmt;
     }
     struct nmc_msg ctx; /* the database spans nest under the first event's */
     memset(&ctx, 0, sizeof ctx);

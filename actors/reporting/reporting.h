@@ -77,4 +77,18 @@ void nmc_reporting_event_clear(struct nmc_reporting_event *e);
  * shape (that mark gets its own statement). */
 int nmc_reporting_activity_key(const struct nmc_reporting_event *e, char *key, size_t n);
 
+#define NMC_REPORTING_BATCH_STMTS 64    /* NMC_DB_MAX_STMTS: statements of one projection batch */
+#define NMC_REPORTING_BATCH_EVENTS 2048 /* events of one projection batch */
+
+/* Plans one projection batch over the n waiting events evs, oldest first:
+ * takes them in order while they fit in NMC_REPORTING_BATCH_EVENTS events
+ * and NMC_REPORTING_BATCH_STMTS statements, where an activity mark whose
+ * key (nmc_reporting_activity_key) an earlier taken event has shares that
+ * event's statement and every other event needs its own. Returns how many
+ * are taken; stmt_of[i] is event i's statement (0 .. *nstmts - 1, numbered
+ * in order of first use). stmt_of holds at least
+ * min(n, NMC_REPORTING_BATCH_EVENTS) entries. */
+size_t nmc_reporting_batch_plan(const struct nmc_reporting_event *const *evs, size_t n, size_t *stmt_of,
+                                size_t *nstmts);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -203,6 +204,109 @@ static void test_reporting_activity_key_is_tenant_and_utc_quarter_hour(void **st
     nmc_reporting_event_clear(&e);
 }
 
+/* n CallDetected marks for tenant (%d in it replaced by i % tenants) at
+ * minute (i % minutes) of one hour; built into evs, freed by plan_free. */
+static struct nmc_reporting_event *plan_events(size_t n, int tenants, int minutes)
+{
+    struct nmc_reporting_event *evs = calloc(n, sizeof *evs);
+    assert_non_null(evs);
+    for (size_t i = 0; i < n; i++) {
+        char payload[300], err[200];
+        snprintf(payload, sizeof payload,
+                 "{\"tenant_id\":\"0925854d-97a1-483f-9a21-%012d\",\"detected_at\":\"2026-11-23T15:%02d:00Z\"}",
+                 (int)(i % (size_t)tenants), (int)(i % (size_t)minutes));
+        struct nmc_domain_event ev = event("CallDetected", payload);
+        assert_int_equal(nmc_reporting_event_build(&ev, &evs[i], err, sizeof err), 0);
+    }
+    return evs;
+}
+
+static size_t plan(struct nmc_reporting_event *evs, size_t n, size_t *stmt_of, size_t *nstmts)
+{
+    const struct nmc_reporting_event **p = calloc(n, sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = &evs[i];
+    size_t taken = nmc_reporting_batch_plan(p, n, stmt_of, nstmts);
+    free(p);
+    return taken;
+}
+
+static void plan_free(struct nmc_reporting_event *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        nmc_reporting_event_clear(&evs[i]);
+    free(evs);
+}
+
+/* A projection batch is bounded by statements, not events: marks of one
+ * tenant and quarter hour share a statement (a batch of 64 events used to
+ * fall behind 6,000 events/s), other events take one each, statements are
+ * numbered in order of first use, and the event cap holds. */
+static void test_reporting_batch_plan_shares_statements_and_respects_both_caps(void **state)
+{
+    (void)state;
+    static size_t stmt_of[NMC_REPORTING_BATCH_EVENTS];
+    size_t nstmts = 99;
+    /* one tenant, one quarter hour: 500 events, one statement */
+    struct nmc_reporting_event *evs = plan_events(500, 1, 15);
+    assert_int_equal(plan(evs, 500, stmt_of, &nstmts), 500);
+    assert_int_equal(nstmts, 1);
+    for (size_t i = 0; i < 500; i++)
+        assert_int_equal(stmt_of[i], 0);
+    plan_free(evs, 500);
+    /* two quarter hours alternating: two statements, shared in turn */
+    evs = plan_events(10, 1, 30); /* minutes 0..9: all in the first quarter hour */
+    assert_int_equal(plan(evs, 10, stmt_of, &nstmts), 10);
+    assert_int_equal(nstmts, 1);
+    plan_free(evs, 10);
+    evs = plan_events(40, 1, 20); /* minutes 0..19: quarter hours 0 and 1 */
+    assert_int_equal(plan(evs, 40, stmt_of, &nstmts), 40);
+    assert_int_equal(nstmts, 2);
+    assert_int_equal(stmt_of[0], 0);
+    assert_int_equal(stmt_of[15], 1);
+    assert_int_equal(stmt_of[20], 0);
+    assert_int_equal(stmt_of[35], 1);
+    plan_free(evs, 40);
+    /* 100 tenants, distinct keys: the statement cap stops the batch at 64, in order */
+    evs = plan_events(100, 100, 1);
+    assert_int_equal(plan(evs, 100, stmt_of, &nstmts), NMC_REPORTING_BATCH_STMTS);
+    assert_int_equal(nstmts, NMC_REPORTING_BATCH_STMTS);
+    for (size_t i = 0; i < NMC_REPORTING_BATCH_STMTS; i++)
+        assert_int_equal(stmt_of[i], i);
+    plan_free(evs, 100);
+    /* 64 tenants then more events of the first ones: the batch goes on past
+     * 64 events as long as they share a taken statement */
+    evs = plan_events(200, 64, 1);
+    assert_int_equal(plan(evs, 200, stmt_of, &nstmts), 200);
+    assert_int_equal(nstmts, 64);
+    assert_int_equal(stmt_of[199], 199 % 64);
+    plan_free(evs, 200);
+    /* the event cap */
+    size_t big = NMC_REPORTING_BATCH_EVENTS + 100;
+    evs = plan_events(big, 1, 1);
+    static size_t big_stmt_of[NMC_REPORTING_BATCH_EVENTS + 100];
+    assert_int_equal(plan(evs, big, big_stmt_of, &nstmts), NMC_REPORTING_BATCH_EVENTS);
+    assert_int_equal(nstmts, 1);
+    plan_free(evs, big);
+    /* events without a key (an appointment) take a statement each */
+    struct nmc_domain_event ev = event("AppointmentBooked",
+        "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\",\"price_cents\":15000,"
+        "\"customer_phone\":\"+15550107001\",\"conversation_id\":null,\"booked_at\":\"2026-11-23T11:41:16Z\"}");
+    struct nmc_reporting_event appt[3];
+    char err[200];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(nmc_reporting_event_build(&ev, &appt[i], err, sizeof err), 0);
+    const struct nmc_reporting_event *p[3] = { &appt[0], &appt[1], &appt[2] };
+    assert_int_equal(nmc_reporting_batch_plan(p, 3, stmt_of, &nstmts), 3);
+    assert_int_equal(nstmts, 3);
+    for (int i = 0; i < 3; i++)
+        nmc_reporting_event_clear(&appt[i]);
+    /* nothing waiting: nothing taken */
+    assert_int_equal(nmc_reporting_batch_plan(p, 0, stmt_of, &nstmts), 0);
+    assert_int_equal(nstmts, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_reporting_event_build_cancelled_and_activity),
         cmocka_unit_test(test_reporting_event_build_rejects_malformed_payloads),
         cmocka_unit_test(test_reporting_activity_key_is_tenant_and_utc_quarter_hour),
+        cmocka_unit_test(test_reporting_batch_plan_shares_statements_and_respects_both_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
