@@ -1,17 +1,11 @@
 /* Asynchronous PostgreSQL pool (db/pool.h): the queue and dispatch.
  *
- * Shape: two FIFO queues of batches (urgent, normal) and N connections
- * (db/conn.c). A READY connection runs in libpq pipeline mode; a batch is
- * sent as its commands plus one Sync and joins the connection's in-flight
- * list, in send order, because results come back in that order. An idle
- * connection takes the next queued batch, urgent ones first; when every
- * connection is busy, urgent batches are pipelined onto the least loaded
- * one (up to NMC_DB_PIPELINE_DEPTH each) and normal ones only while it has
- * fewer than NMC_DB_BACKGROUND_DEPTH in flight. A webhook waiting for its
- * commit (urgent) so waits behind at most two background batches (a group
- * of mark-sents, a finalise, a projection) instead of up to sixteen: at
- * 2,000 calls/s, four alternating 10-20 s pairs gave first-SMS P95 36, 48,
- * 79 and 91 ms against 107, 42, 249 and 844 ms (bench/README.md).
+ * Shape: a FIFO queue of batches and N connections (db/conn.c). A READY
+ * connection runs in libpq pipeline mode; a batch is sent as its commands
+ * plus one Sync and joins the connection's in-flight list, in send order,
+ * because results come back in that order. An idle connection takes the
+ * next queued batch; when every connection is busy, batches are pipelined
+ * onto the least loaded one (up to NMC_DB_PIPELINE_DEPTH each).
  *
  * Batches themselves (copies, outcome, reply) live in db/batch.c. */
 #include <stdio.h>
@@ -53,33 +47,31 @@ static int stmts_valid(const struct nmc_db_stmt *stmts, size_t n)
 
 static void queue_push(struct nmc_db_pool *p, struct nmc_db_batch *b)
 {
-    struct nmc_db_batch **head = b->urgent ? &p->uhead : &p->qhead, **tail = b->urgent ? &p->utail : &p->qtail;
     b->next = NULL;
-    if (*tail)
-        (*tail)->next = b;
+    if (p->qtail)
+        p->qtail->next = b;
     else
-        *head = b;
-    *tail = b;
+        p->qhead = b;
+    p->qtail = b;
     p->qlen++;
 }
 
-static struct nmc_db_batch *queue_pop(struct nmc_db_pool *p, int urgent)
+static struct nmc_db_batch *queue_pop(struct nmc_db_pool *p)
 {
-    struct nmc_db_batch **head = urgent ? &p->uhead : &p->qhead, **tail = urgent ? &p->utail : &p->qtail;
-    struct nmc_db_batch *b = *head;
+    struct nmc_db_batch *b = p->qhead;
     if (!b)
         return NULL;
-    *head = b->next;
-    if (!*head)
-        *tail = NULL;
+    p->qhead = b->next;
+    if (!p->qhead)
+        p->qtail = NULL;
     p->qlen--;
     b->next = NULL;
     return b;
 }
 
 /* An idle connection if there is one, else the least loaded connection
- * with fewer than depth batches in flight, else NULL (the batch waits). */
-static struct nmc_db_conn *pick_conn(struct nmc_db_pool *p, int depth)
+ * that still has pipeline room, else NULL (the batch waits in the queue). */
+static struct nmc_db_conn *pick_conn(struct nmc_db_pool *p)
 {
     struct nmc_db_conn *best = NULL;
     for (int i = 0; i < p->size; i++) {
@@ -88,28 +80,23 @@ static struct nmc_db_conn *pick_conn(struct nmc_db_pool *p, int depth)
             continue;
         if (c->inflight == 0)
             return c;
-        if (c->inflight < depth && (!best || c->inflight < best->inflight))
+        if (c->inflight < NMC_DB_PIPELINE_DEPTH && (!best || c->inflight < best->inflight))
             best = c;
     }
     return best;
 }
 
-/* Hands queued batches to connections while any can take one: urgent
- * batches first and up to NMC_DB_PIPELINE_DEPTH per connection; normal
- * ones only while a connection has fewer than NMC_DB_BACKGROUND_DEPTH in
- * flight, so an urgent batch finds at most that many ahead of it in a
- * connection's pipeline instead of up to 16 (results come back in order). */
+/* Hands queued batches to connections while any can take one. */
 void nmc_db_pool_dispatch(struct nmc_db_pool *p)
 {
     if (p->dispatching)
         return; /* re-entered from a send that failed: the outer loop continues */
     p->dispatching = 1;
-    while (!p->closing && (p->uhead || p->qhead)) {
-        int urgent = p->uhead != NULL;
-        struct nmc_db_conn *c = pick_conn(p, urgent ? NMC_DB_PIPELINE_DEPTH : NMC_DB_BACKGROUND_DEPTH);
+    while (p->qhead && !p->closing) {
+        struct nmc_db_conn *c = pick_conn(p);
         if (!c)
             break;
-        nmc_db_conn_send(c, queue_pop(p, urgent));
+        nmc_db_conn_send(c, queue_pop(p));
     }
     p->dispatching = 0;
 }
@@ -123,7 +110,7 @@ void nmc_db_pool_busy_changed(struct nmc_db_pool *p, int delta)
 /* ---- public API ------------------------------------------------------ */
 
 static int submit(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie, const struct nmc_msg *ctx,
-                  const struct nmc_db_stmt *stmts, size_t nstmts, int txn, int urgent)
+                  const struct nmc_db_stmt *stmts, size_t nstmts, int txn)
 {
     if (!p || !reply_to || !stmts_valid(stmts, nstmts))
         return NMC_EINVAL;
@@ -134,7 +121,6 @@ static int submit(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t co
         return NMC_EFULL;
     }
     struct nmc_db_batch *b = nmc_db_batch_new(stmts, nstmts, txn);
-    b->urgent = urgent;
     nmc_db_batch_start(b, reply_to, cookie, ctx);
     queue_push(p, b);
     nmc_db_pool_dispatch(p);
@@ -144,25 +130,19 @@ static int submit(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t co
 int nmc_db_submit(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie, const struct nmc_msg *ctx,
                   const struct nmc_db_stmt *stmts, size_t nstmts)
 {
-    return submit(p, reply_to, cookie, ctx, stmts, nstmts, 0, 0);
+    return submit(p, reply_to, cookie, ctx, stmts, nstmts, 0);
 }
 
 int nmc_db_query(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie, const struct nmc_msg *ctx,
                  const struct nmc_db_stmt *stmt)
 {
-    return submit(p, reply_to, cookie, ctx, stmt, 1, 0, 0);
+    return submit(p, reply_to, cookie, ctx, stmt, 1, 0);
 }
 
 int nmc_db_txn(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie, const struct nmc_msg *ctx,
                const struct nmc_db_stmt *stmts, size_t nstmts)
 {
-    return submit(p, reply_to, cookie, ctx, stmts, nstmts, 1, 0);
-}
-
-int nmc_db_txn_urgent(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie, const struct nmc_msg *ctx,
-                      const struct nmc_db_stmt *stmts, size_t nstmts)
-{
-    return submit(p, reply_to, cookie, ctx, stmts, nstmts, 1, 1);
+    return submit(p, reply_to, cookie, ctx, stmts, nstmts, 1);
 }
 
 /* Appends "options" to keys/vals: the caller's options plus
@@ -291,7 +271,7 @@ void nmc_db_pool_destroy(struct nmc_db_pool *p)
         return;
     p->closing = 1;
     struct nmc_db_batch *b;
-    while ((b = queue_pop(p, p->uhead != NULL)) != NULL) {
+    while ((b = queue_pop(p)) != NULL) {
         nmc_db_batch_fail(b, NMC_ESHUTDOWN, "database pool is shutting down");
         nmc_db_batch_finish(b);
     }

@@ -79,12 +79,6 @@ NMC_MUST_CHECK int nmc_db_query(struct nmc_db_pool *p, struct nmc_actor *reply_t
 /* stmts as one transaction (every batch is one; this names the intent). */
 NMC_MUST_CHECK int nmc_db_txn(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie,
                               const struct nmc_msg *ctx, const struct nmc_db_stmt *stmts, size_t nstmts);
-/* nmc_db_txn for work on a latency path (a webhook waiting for its commit):
- * dispatched before queued normal batches, which keep at most
- * NMC_DB_BACKGROUND_DEPTH (2) in flight per connection, so it waits behind
- * at most that many in a connection's pipeline. */
-NMC_MUST_CHECK int nmc_db_txn_urgent(struct nmc_db_pool *p, struct nmc_actor *reply_to, uint64_t cookie,
-                                     const struct nmc_msg *ctx, const struct nmc_db_stmt *stmts, size_t nstmts);
 
 /* LISTEN on channel with a dedicated connection; each notification reaches
  * to as NMC_MSG_DB_NOTIFY with a struct nmc_db_notify payload. */

@@ -11,7 +11,6 @@
 
 /* Batches in flight on one connection before new work waits in the queue. */
 #define NMC_DB_PIPELINE_DEPTH 16
-#define NMC_DB_BACKGROUND_DEPTH 2 /* in flight per connection before a normal batch waits (urgent ones overtake it) */
 #define NMC_DB_BACKOFF_MIN_MS 50
 #define NMC_DB_BACKOFF_MAX_MS 5000
 #define NMC_DB_CONNECT_TIMEOUT_MS 10000 /* unless conninfo says connect_timeout */
@@ -47,7 +46,6 @@ struct nmc_db_batch {
     struct nmc_trace_ctx trace;
     struct nmc_span *span;          /* "db.query"; NULL for internal work */
     int txn;                        /* submitted as a transaction (traces say so; every batch is one) */
-    int urgent;                     /* on a latency path: queued ahead of normal batches */
     uint64_t submit_ns;             /* monotonic */
     struct nmc_db_result *res;      /* being filled; handed to the reply */
     size_t nstmts;
@@ -108,7 +106,6 @@ struct nmc_db_pool {
     struct nmc_db_conn *listener;   /* NULL until nmc_db_listen */
     struct nmc_db_sub *subs;
     struct nmc_db_batch *qhead, *qtail;
-    struct nmc_db_batch *uhead, *utail; /* urgent batches, dispatched first */
     size_t qlen;
     int in_use, connected;
     int closing, dispatching;

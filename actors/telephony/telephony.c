@@ -670,7 +670,7 @@ static int submit_batch(struct telephony *t, struct batch *b)
     size_t i = 0;
     for (struct hook *h = b->items; h != NULL; h = h->next, i++)
         hook_stmt(h, &l, &st[i], scratch[i], sizeof scratch[i]);
-    int rc = nmc_db_txn_urgent(t->app->db, t->actor, (uint64_t)(uintptr_t)b, NULL, st, b->n);
+    int rc = nmc_db_txn(t->app->db, t->actor, (uint64_t)(uintptr_t)b, NULL, st, b->n);
     if (rc != 0)
         return rc;
     t->txn_inflight++;

@@ -292,35 +292,6 @@ static void test_db_txn_is_one_implicit_transaction(void **state)
     assert_string_not_equal(v + 3, first);    /* and so did its transaction */
 }
 
-/* An urgent transaction (nmc_db_txn_urgent: a webhook waiting for its
- * commit) overtakes normal batches still queued: normal batches keep at
- * most NMC_DB_BACKGROUND_DEPTH (2) in flight per connection, so behind two
- * slow ones in flight the rest wait in the pool, and the urgent one goes
- * next. Results come back in send order, so their order shows it. */
-static void test_db_txn_urgent_overtakes_queued_normal_batches(void **state)
-{
-    (void)state;
-    pool_open(1, 0, 0, 1);
-    struct nmc_db_stmt slow = {.name = "slow", .sql = "SELECT pg_sleep(0.05)"};
-    for (uint64_t i = 1; i <= 5; i++)
-        assert_int_equal(nmc_db_query(F.pool, F.actor, i, NULL, &slow), 0);
-    struct nmc_db_stmt urgent = {.name = "urgent", .sql = "SELECT 1"};
-    assert_int_equal(nmc_db_txn_urgent(F.pool, F.actor, 100, NULL, &urgent, 1), 0);
-    wait_msgs(6, 10000);
-    uint64_t order[6];
-    for (size_t i = 0; i < 6; i++) {
-        assert_int_equal(result_of(i)->status, 0);
-        order[i] = F.msgs[i]->cookie;
-    }
-    /* the two normal batches already in flight, then the urgent one, then the rest in order */
-    assert_int_equal(order[0], 1);
-    assert_int_equal(order[1], 2);
-    assert_int_equal(order[2], 100);
-    assert_int_equal(order[3], 3);
-    assert_int_equal(order[4], 4);
-    assert_int_equal(order[5], 5);
-}
-
 static void test_db_txn_failure_rolls_back_and_reports_statement(void **state)
 {
     (void)state;
@@ -494,39 +465,14 @@ static void test_db_query_pipelined_batches_all_fail_on_lost_connection(void **s
     struct nmc_db_stmt sleep = {.sql = "SELECT pg_sleep(5) /* pipelined */"};
     struct nmc_db_stmt quick = {.sql = "SELECT 1"};
     assert_int_equal(nmc_db_query(F.pool, F.actor, 1, NULL, &sleep), 0);
-    /* urgent, so all four pipeline behind the sleep (normal batches keep at
-     * most two in flight per connection and the rest wait in the pool) */
     for (uint64_t i = 2; i <= 5; i++)
-        assert_int_equal(nmc_db_txn_urgent(F.pool, F.actor, i, NULL, &quick, 1), 0);
+        assert_int_equal(nmc_db_query(F.pool, F.actor, i, NULL, &quick), 0);
     terminate(backend_running("SELECT pg_sleep(5) /* pipelined */%"));
     wait_msgs(5, 4000);
     for (size_t i = 0; i < 5; i++) {
         assert_int_equal(F.msgs[i]->cookie, i + 1); /* in order, each once */
         assert_int_equal(result_of(i)->status, NMC_ECONNLOST);
     }
-}
-
-/* Normal batches past NMC_DB_BACKGROUND_DEPTH wait in the pool, not in
- * the connection's pipeline: when the connection dies, the two in flight
- * fail (their outcome is unknown) and the waiting ones run on the new
- * connection. */
-static void test_db_query_queued_batches_survive_lost_connection(void **state)
-{
-    (void)state;
-    pool_open(1, 0, 0, 1);
-    struct nmc_db_stmt sleep = {.sql = "SELECT pg_sleep(5) /* queued */"};
-    struct nmc_db_stmt quick = {.sql = "SELECT 1"};
-    assert_int_equal(nmc_db_query(F.pool, F.actor, 1, NULL, &sleep), 0);
-    for (uint64_t i = 2; i <= 4; i++)
-        assert_int_equal(nmc_db_query(F.pool, F.actor, i, NULL, &quick), 0);
-    terminate(backend_running("SELECT pg_sleep(5) /* queued */%"));
-    wait_msgs(4, 10000);
-    for (size_t i = 0; i < 4; i++)
-        assert_int_equal(F.msgs[i]->cookie, i + 1);
-    assert_int_equal(result_of(0)->status, NMC_ECONNLOST);
-    assert_int_equal(result_of(1)->status, NMC_ECONNLOST);
-    assert_int_equal(result_of(2)->status, 0);
-    assert_int_equal(result_of(3)->status, 0);
 }
 
 struct notify_wait {
@@ -830,9 +776,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_query_same_name_twice_in_one_batch, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_commits, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_is_one_implicit_transaction, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_db_txn_urgent_overtakes_queued_normal_batches, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_db_query_queued_batches_survive_lost_connection, test_setup,
-                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_failure_rolls_back_and_reports_statement, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_db_txn_failure_keeps_later_prepare_for_pipelined_batch, test_setup,
