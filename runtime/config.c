@@ -124,7 +124,9 @@ struct rule {
     X("NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "10", "Twilio breaker: share of traffic let through half-open",  \
       0, K_INT, twilio_breaker_half_open_percent, 1, 100)                                                      \
     X("NMC_REPORTING_SWEEP_MS", "30000", "how often reporting looks for days other instances marked", 0,       \
-      K_INT, reporting_sweep_ms, 1000, MS_HOUR)
+      K_INT, reporting_sweep_ms, 1000, MS_HOUR)                                                                 \
+    X("NMC_REPORTING_ROLLUP_MS", "5000", "how often reporting recomputes the daily rollups of days it marked", 0, \
+      K_INT, reporting_rollup_ms, 1000, MS_HOUR)
 
 #define PUBLIC_ROW(name, def, help, secret, kind, field, min, max) {name, def, help, secret},
 #define RULE_ROW(name, def, help, secret, kind, field, min, max) {kind, offsetof(struct nmc_config, field), min, max},

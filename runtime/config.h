@@ -69,6 +69,7 @@ struct nmc_config {
     int twilio_breaker_close_after_ms;   /* NMC_TWILIO_BREAKER_CLOSE_AFTER_MS=300000 */
     int twilio_breaker_half_open_percent;/* NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT=10 */
     int reporting_sweep_ms;              /* NMC_REPORTING_SWEEP_MS=30000 */
+    int reporting_rollup_ms;             /* NMC_REPORTING_ROLLUP_MS=5000 */
 };
 
 typedef const char *(*nmc_getenv_cb)(const char *name, void *ud);

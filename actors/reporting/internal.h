@@ -43,7 +43,7 @@ struct reporting {
     int p95_inflight, rollup_inflight;
     int dirty_local;   /* this instance marked days since the last recompute */
     int sweep_ticks;   /* recompute anyway every sweep_every ticks (marks of other instances) */
-    int sweep_every;   /* NMC_REPORTING_SWEEP_MS / ROLLUP_MS */
+    int sweep_every;   /* NMC_REPORTING_SWEEP_MS / NMC_REPORTING_ROLLUP_MS, at least 1 */
     uint64_t next_id;
     struct report_job live; /* sentinel */
     /* Group commit: events that arrive while a batch is in the database

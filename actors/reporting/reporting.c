@@ -12,7 +12,6 @@
 #include "runtime/metrics.h"
 
 #define REFRESH_MS 10000
-#define ROLLUP_MS 1000
 #define ROLLUP_BATCH "100"
 #define CK_REFRESH 1
 #define CK_ROLLUP 2
@@ -407,7 +406,8 @@ static void on_db(struct reporting *r, const struct nmc_msg *msg)
 static void arm(struct reporting *r, uint64_t cookie)
 {
     uint64_t *id = cookie == CK_REFRESH ? &r->p95_timer : &r->rollup_timer;
-    if (nmc_rt_timer_start(r->actor, cookie == CK_REFRESH ? REFRESH_MS : ROLLUP_MS, cookie, id) != 0)
+    uint64_t ms = cookie == CK_REFRESH ? REFRESH_MS : (uint64_t)r->app->cfg->reporting_rollup_ms;
+    if (nmc_rt_timer_start(r->actor, ms, cookie, id) != 0)
         *id = 0;
 }
 
@@ -491,10 +491,13 @@ int nmc_reporting_init(struct nmc_app *app)
     r->live.next = r->live.prev = &r->live;
     r->queue.next = r->queue.prev = &r->queue;
     register_metrics();
-    /* NMC_REPORTING_SWEEP_MS (validated by runtime/config.c): how often days
-     * marked dirty by other instances (or left by a crash) are looked for
-     * when this instance marked none. */
-    r->sweep_every = app->cfg->reporting_sweep_ms / ROLLUP_MS;
+    /* NMC_REPORTING_SWEEP_MS and NMC_REPORTING_ROLLUP_MS (validated by
+     * runtime/config.c): how often days marked dirty by other instances (or
+     * left by a crash) are looked for when this instance marked none, in
+     * rollup ticks. */
+    r->sweep_every = app->cfg->reporting_sweep_ms / app->cfg->reporting_rollup_ms;
+    if (r->sweep_every < 1)
+        r->sweep_every = 1;
     int rc = nmc_identity_auth_init(app);
     if (rc == 0)
         rc = nmc_rt_actor_create(app->rt, "reporting", on_message, app, 0, &r->actor);

@@ -15,10 +15,12 @@
  *     projected), kpi_appointments_cancelled_total.
  * On instances that run workers it refreshes slo_first_sms_p95_seconds every
  * 10 s (P95 over the last 15 minutes of first_responses, database time) and
- * recomputes dirty (tenant, day) rollups into reporting_daily every second
- * (one INSERT ... ON CONFLICT DO UPDATE per batch of 100 days) when it
- * marked some itself, else every NMC_REPORTING_SWEEP_MS (default 30000,
- * 1000..3600000; a bad value fails start-up naming the variable). The
+ * recomputes dirty (tenant, day) rollups into reporting_daily every
+ * NMC_REPORTING_ROLLUP_MS (default 5000; every second cost a day's
+ * recompute per second, ~8% of PostgreSQL's CPU at 50 calls/s) (one INSERT
+ * ... ON CONFLICT DO UPDATE per batch of 100 days) when it marked some
+ * itself, else every NMC_REPORTING_SWEEP_MS (default 30000); both
+ * 1000..3600000, a bad value fails start-up naming the variable. The
  * same transaction prunes ledger rows older than 35 days.
  *
  * Route: GET /v1/reports/daily?from=YYYY-MM-DD&to=YYYY-MM-DD (at most 92

@@ -96,6 +96,7 @@ static int setup(void **state)
     (void)state;
     e2e_setup(NULL);
     nmc_proc_setenv(&E.nmc, "NMC_REPORTING_SWEEP_MS", "1000"); /* a day marked by hand is found within 1 s */
+    nmc_proc_setenv(&E.nmc, "NMC_REPORTING_ROLLUP_MS", "1000"); /* and a day marked by an event too */
     assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
     tenant_create("Reporting A", BUSINESS_A, tenant_a, key_a);
     tenant_create("Reporting B", BUSINESS_B, tenant_b, key_b);

@@ -64,6 +64,7 @@ static void test_config_load_defaults(void **state)
     assert_int_equal(c.twilio_breaker_close_after_ms, 300000);
     assert_int_equal(c.twilio_breaker_half_open_percent, 10);
     assert_int_equal(c.reporting_sweep_ms, 30000);
+    assert_int_equal(c.reporting_rollup_ms, 5000);
     assert_int_equal(c.role, NMC_ROLE_ALL);
     assert_null(c.database_url);
     assert_null(c.secret_key);
@@ -195,6 +196,8 @@ static const struct bad_case bad_cases[] = {
     {"NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "0", "from 1 to 100"},
     {"NMC_TWILIO_BREAKER_HALF_OPEN_PERCENT", "101", "from 1 to 100"},
     {"NMC_REPORTING_SWEEP_MS", "10", "from 1000 to 3600000"},
+    {"NMC_REPORTING_ROLLUP_MS", "999", "from 1000 to 3600000"},
+    {"NMC_REPORTING_ROLLUP_MS", "5s", "integer"},
 };
 
 static void test_config_load_bad_values_name_the_variable(void **state)
