@@ -11,10 +11,6 @@
 
 #define MSG_REPORT_REQ (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_REPORTING)
 
-#define REPORT_MAX_STMTS NMC_REPORTING_BATCH_STMTS   /* statements of one batch */
-#define REPORT_MAX_EVENTS NMC_REPORTING_BATCH_EVENTS /* events of one batch (activity marks of one tenant and
-                                                         quarter hour share a statement) */
-
 /* Work waiting for the database, found again by id (the DB cookie), so a
  * result for a job already answered finds nothing instead of freed memory.
  * Event jobs wait in the queue until a batch takes them, then in r->batch.
@@ -48,9 +44,9 @@ struct reporting {
     struct report_job live; /* sentinel */
     /* Group commit: events that arrive while a batch is in the database
      * wait and go together in the next one (one commit for up to
-     * REPORT_MAX_EVENTS events in up to REPORT_MAX_STMTS statements). */
-    struct report_job *batch[REPORT_MAX_EVENTS];
-    size_t stmt_of[REPORT_MAX_EVENTS]; /* batch[i]'s statement: activity marks of one tenant and quarter hour share one */
+     * NMC_REPORTING_BATCH_EVENTS events in up to NMC_REPORTING_BATCH_STMTS statements). */
+    struct report_job *batch[NMC_REPORTING_BATCH_EVENTS];
+    size_t stmt_of[NMC_REPORTING_BATCH_EVENTS]; /* batch[i]'s statement: activity marks of one tenant and quarter hour share one */
     size_t nstmts;
     size_t nbatch;
     uint64_t batch_cookie;  /* 0: no batch in flight */

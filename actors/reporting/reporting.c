@@ -235,12 +235,12 @@ static void fail_batch(struct reporting *r, int status, const char *message)
     r->batch_cookie = 0;
 }
 
-/* Waiting events, counted up to REPORT_MAX_STMTS (enough to know a batch
+/* Waiting events, counted up to NMC_REPORTING_BATCH_STMTS (enough to know a batch
  * need not wait for company). */
 static size_t queued(const struct reporting *r)
 {
     size_t n = 0;
-    for (const struct report_job *j = r->queue.next; j != &r->queue && n < REPORT_MAX_STMTS; j = j->next)
+    for (const struct report_job *j = r->queue.next; j != &r->queue && n < NMC_REPORTING_BATCH_STMTS; j = j->next)
         n++;
     return n;
 }
@@ -248,8 +248,8 @@ static size_t queued(const struct reporting *r)
 /* Sends the waiting events as one batch (a transaction when several), unless
  * one is in the database already: its completion sends the next.
  * A batch takes waiting events oldest first while they fit: up to
- * REPORT_MAX_EVENTS events, and a new statement only while fewer than
- * REPORT_MAX_STMTS are taken (an activity mark whose tenant and quarter hour
+ * NMC_REPORTING_BATCH_EVENTS events, and a new statement only while fewer than
+ * NMC_REPORTING_BATCH_STMTS are taken (an activity mark whose tenant and quarter hour
  * the batch has already shares that one). With one event per statement a
  * batch held 64 events, and one batch in flight applied ~64 per round trip:
  * at 2,000 calls/s (6,000 events/s) that fell behind as soon as the round
@@ -258,10 +258,10 @@ static size_t queued(const struct reporting *r)
  * of RSS at 2,200 calls/s offered. */
 static void flush(struct reporting *r)
 {
-    struct nmc_db_stmt st[REPORT_MAX_STMTS];
+    struct nmc_db_stmt st[NMC_REPORTING_BATCH_STMTS];
     if (r->batch_cookie != 0 || r->queue.next == &r->queue)
         return;
-    if (queued(r) < REPORT_MAX_STMTS && !r->flush_due) {
+    if (queued(r) < NMC_REPORTING_BATCH_STMTS && !r->flush_due) {
         /* wait for company, at most FLUSH_DELAY_MS */
         if (r->flush_timer == 0 && nmc_rt_timer_start(r->actor, FLUSH_DELAY_MS, CK_FLUSH, &r->flush_timer) != 0)
             r->flush_timer = 0;
@@ -273,9 +273,9 @@ static void flush(struct reporting *r)
         nmc_rt_timer_cancel(r->app->rt, r->flush_timer);
         r->flush_timer = 0;
     }
-    const struct nmc_reporting_event *evs[REPORT_MAX_EVENTS];
+    const struct nmc_reporting_event *evs[NMC_REPORTING_BATCH_EVENTS];
     size_t n = 0;
-    for (struct report_job *j = r->queue.next; j != &r->queue && n < REPORT_MAX_EVENTS; j = j->next)
+    for (struct report_job *j = r->queue.next; j != &r->queue && n < NMC_REPORTING_BATCH_EVENTS; j = j->next)
         evs[n++] = &j->e;
     size_t taken = nmc_reporting_batch_plan(evs, n, r->stmt_of, &r->nstmts), next_stmt = 0;
     for (r->nbatch = 0; r->nbatch < taken; r->nbatch++) {
