@@ -25,8 +25,14 @@ struct nmc_app {
     struct nmc_http_server *http;   /* NULL when this instance serves no HTTP */
     int run_workers;                /* 1 when this instance runs background workers (role worker|all) */
     int ready;                      /* 1 once the database is reachable and migrations are current */
+    int ops_flags_pending;          /* 1 until the conversation module has read ops_flags (not ready before) */
     void *modules[32];              /* module-private state, indexed by enum nmc_module_slot */
 };
+
+/* NOTIFY channel of ops_flags changes (migration 0039): the admin API
+ * notifies it in the transaction that writes a flag; every instance's
+ * conversation module listens and reads the flags again. */
+#define NMC_OPS_FLAGS_CHANNEL "nmc_ops_flags"
 
 enum nmc_module_slot {
     NMC_SLOT_IDENTITY = 0, NMC_SLOT_TELEPHONY, NMC_SLOT_CONVERSATION, NMC_SLOT_OUTBOX,

@@ -34,7 +34,7 @@
 #define BODY_MAX 1601
 
 enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE, JOB_COMPLIANCE };
-enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE };
+enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE, J_FLAGS, J_CLAIM };
 
 struct job {
     struct conversation *cv;
@@ -78,8 +78,12 @@ struct conversation {
     struct nmc_prov_twilio *twilio;
     char base_url[512];
     char userpwd[256];
-    int paused;
-    uint64_t provider_timer;
+    int paused;                /* effective: nothing leaves while set (see apply_pause) */
+    int env_paused;            /* PAUSE_OUTBOUND_SMS: the default while ops_flags has no row */
+    int flags_loaded;          /* ops_flags read once: until then paused (fail closed) */
+    int flag_set, flag_paused; /* the fleet's ops_flags row, when it exists */
+    int flags_inflight, flags_again;
+    uint64_t provider_timer, flags_timer;
     struct job *jobs;
     size_t njobs;
     struct nmc_conversation_batch *batch; /* jobs of one loop turn share round trips (batch.h) */
@@ -88,7 +92,7 @@ struct conversation {
 
 static struct {
     struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
-    struct nmc_metric *started, *first_replies, *tenant_cache, *path, *jobs;
+    struct nmc_metric *started, *first_replies, *tenant_cache, *path, *jobs, *claims_lost;
 } M;
 
 static void register_metrics(void)
@@ -100,6 +104,8 @@ static void register_metrics(void)
     M.held = nmc_metrics_counter("sms_held_total",
                                  "Sends held (PAUSE_OUTBOUND_SMS, compliance not approved, Twilio outage)", NULL);
     M.keywords = nmc_metrics_counter("sms_keywords_total", "Inbound keywords handled", "keyword");
+    M.claims_lost = nmc_metrics_counter("sms_release_claims_lost_total",
+                                        "Released sends another job claimed first (not sent twice)", NULL);
     M.compliance = nmc_metrics_counter("first_sms_compliance_released_total",
                                        "First replies held for compliance, on approval: released or expired",
                                        "result");
@@ -532,6 +538,11 @@ static void inbound_only(struct job *j)
 static void job_send(struct job *j);
 static void job_lookup(struct job *j);
 static void release_held(struct conversation *cv);
+static void load_flags(struct conversation *cv);
+static void arm_flags_poll(struct conversation *cv);
+static void on_flags_loaded(struct conversation *cv, const struct nmc_db_result *res);
+
+#define CK_FLAGS_TIMER 2
 static void mark(struct job *j, const char *status, const char *code, const char *error, int opt_out);
 
 /* A send that may not leave now goes back on hold (reason "pause" or
@@ -551,6 +562,33 @@ static void hold(struct job *j, const char *reason)
         job_finish(j, rc, "hold not submitted");
 }
 
+/* A released send ('retry') may reach two jobs at once: its SmsSendReleased
+ * and a CallDetected redelivered after a stopped instance's lease, on one
+ * instance or two. Only the job that moves it back to 'pending' sends it;
+ * the other acks its event (if the winner dies before marking the send, its
+ * own event comes back and resumes from 'pending', asking Twilio first). */
+static void claim(struct job *j)
+{
+    struct nmc_db_stmt st = { "conv_claim", NMC_CONV_SQL_CLAIM_RETRY, 1, { j->message_id } };
+    int rc = submit(j, J_CLAIM, &st, 1, 0);
+    if (rc != 0)
+        job_finish(j, rc, "claim not submitted");
+}
+
+static void on_claimed(struct job *j, const PGresult *r)
+{
+    if (r != NULL && PQntuples(r) > 0) {
+        job_send(j);
+        return;
+    }
+    count(M.claims_lost, NULL);
+    struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_INFO, "conversation", "sms.claim_lost");
+    nmc_log_ctx(lr, &j->ctx);
+    nmc_log_str(lr, "message_id", j->message_id);
+    nmc_log_end(lr);
+    job_finish(j, 0, NULL);
+}
+
 /* A message an earlier delivery (or the release) recorded: carry on from
  * its status. */
 static void resume(struct job *j)
@@ -567,7 +605,7 @@ static void resume(struct job *j)
             count(M.blocked, "opted_out"); /* opted out while the send was held */
             mark(j, "failed", NULL, "blocked: recipient opted out", 0);
         } else {
-            job_send(j);
+            claim(j);
         }
     } else if (strcmp(s, "pending") == 0 || strcmp(s, "ambiguous") == 0) {
         job_lookup(j);
@@ -900,6 +938,11 @@ static void on_compliance_released(struct job *j, const PGresult *r)
 
 static void job_db_result(struct conversation *cv, struct job *j, const struct nmc_db_result *res)
 {
+    if (j->state == J_FLAGS) {
+        job_free(j);
+        on_flags_loaded(cv, res);
+        return;
+    }
     if (j->state == J_RELEASE_ALL || j->state == J_RELEASE_PROVIDER) {
         if (j->state == J_RELEASE_PROVIDER)
             on_provider_released(cv, res);
@@ -921,6 +964,9 @@ static void job_db_result(struct conversation *cv, struct job *j, const struct n
         break;
     case J_MARK:
         on_marked(j, res);
+        break;
+    case J_CLAIM:
+        on_claimed(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
         break;
     case J_COMPLIANCE:
         on_compliance_released(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
@@ -980,9 +1026,18 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
         on_lookup((struct job *)(uintptr_t)msg->cookie, msg->payload);
         break;
     case NMC_MSG_TIMER:
-        cv->provider_timer = 0;
-        release_provider(cv);
-        arm_provider_release(cv);
+        if (msg->cookie == CK_FLAGS_TIMER) {
+            cv->flags_timer = 0;
+            load_flags(cv);
+            arm_flags_poll(cv);
+        } else {
+            cv->provider_timer = 0;
+            release_provider(cv);
+            arm_provider_release(cv);
+        }
+        break;
+    case NMC_MSG_DB_NOTIFY: /* an instance changed ops_flags */
+        load_flags(cv);
         break;
     default:
         break;
@@ -1050,18 +1105,88 @@ static void on_provider_released(struct conversation *cv, const struct nmc_db_re
         nmc_outbox_wake(cv->app->rt);
 }
 
+/* The effective pause: the fleet's ops_flags row when it exists, else this
+ * instance's PAUSE_OUTBOUND_SMS; paused until the row has been read once.
+ * A resume releases every send held by the pause (through the outbox, so a
+ * crash during the release loses nothing); every instance that sees the
+ * resume runs the release, which moves each held row once. */
+static void apply_pause(struct conversation *cv, const char *source)
+{
+    int was = cv->paused;
+    cv->paused = !cv->flags_loaded || (cv->flag_set ? cv->flag_paused : cv->env_paused);
+    if (was == cv->paused)
+        return;
+    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "conversation", "sms.pause_changed");
+    nmc_log_bool(r, "paused", cv->paused);
+    nmc_log_str(r, "source", source);
+    nmc_log_end(r);
+    if (was && !cv->paused && cv->app->run_workers)
+        release_held(cv);
+}
+
+static void load_flags(struct conversation *cv)
+{
+    if (cv->flags_inflight) { /* read again once the answer in flight is in */
+        cv->flags_again = 1;
+        return;
+    }
+    struct job *j = nmc_xcalloc(1, sizeof *j); /* a bare carrier for the cookie */
+    job_link(cv, j);
+    j->state = J_FLAGS;
+    struct nmc_db_stmt st = { "conv_flags", NMC_CONV_SQL_FLAGS, 0, { NULL } };
+    if (nmc_db_query(cv->app->db, cv->actor, (uint64_t)(uintptr_t)j, NULL, &st) != 0) {
+        job_free(j); /* the poll tries again */
+        return;
+    }
+    cv->flags_inflight = 1;
+}
+
+/* Every FLAGS_POLL_MS (FLAGS_RETRY_MS until the first read): a change whose
+ * notification was lost (the listener reconnecting) still arrives. */
+static void arm_flags_poll(struct conversation *cv)
+{
+    uint64_t ms = cv->flags_loaded ? NMC_CONV_FLAGS_POLL_MS : NMC_CONV_FLAGS_RETRY_MS;
+    if (nmc_rt_timer_start(cv->actor, ms, CK_FLAGS_TIMER, &cv->flags_timer) != 0)
+        cv->flags_timer = 0;
+}
+
+static void on_flags_loaded(struct conversation *cv, const struct nmc_db_result *res)
+{
+    cv->flags_inflight = 0;
+    const PGresult *r = res->status == 0 && res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
+    if (r == NULL) {
+        struct nmc_log_rec *lr = nmc_log_begin(cv->flags_loaded ? NMC_LOG_WARN : NMC_LOG_ERROR, "conversation",
+                                               "ops_flags.load_failed");
+        nmc_log_bool(lr, "paused", cv->paused);
+        nmc_log_error(lr, res->status, res->message);
+        nmc_log_end(lr);
+    } else {
+        const char *v = PQntuples(r) > 0 ? nmc_db_get(r, 0, 0) : NULL;
+        cv->flag_set = v != NULL;
+        cv->flag_paused = v != NULL && strcmp(v, "t") == 0;
+        cv->flags_loaded = 1;
+        cv->app->ops_flags_pending = 0;
+        apply_pause(cv, cv->flag_set ? "ops_flags" : "PAUSE_OUTBOUND_SMS");
+    }
+    if (cv->flags_again) {
+        cv->flags_again = 0;
+        load_flags(cv);
+    }
+}
+
 void nmc_conversation_set_paused(struct nmc_app *app, int paused)
 {
     struct conversation *cv = app->modules[NMC_SLOT_CONVERSATION];
     if (cv == NULL)
         return;
-    int was = cv->paused;
-    cv->paused = paused != 0;
-    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "conversation", "sms.pause_changed");
-    nmc_log_bool(r, "paused", cv->paused);
-    nmc_log_end(r);
-    if (was && !cv->paused)
-        release_held(cv);
+    cv->flag_set = 1;
+    cv->flag_paused = paused != 0;
+    cv->flags_loaded = 1;
+    app->ops_flags_pending = 0;
+    apply_pause(cv, "admin_api");
+    /* another instance may have committed a newer value meanwhile: its
+     * notification reloads too, and the last read wins */
+    load_flags(cv);
 }
 
 int nmc_conversation_paused(struct nmc_app *app)
@@ -1162,7 +1287,9 @@ int nmc_conversation_init(struct nmc_app *app)
 {
     struct conversation *cv = nmc_xcalloc(1, sizeof *cv);
     cv->app = app;
-    cv->paused = app->cfg->pause_outbound_sms;
+    cv->env_paused = app->cfg->pause_outbound_sms;
+    cv->paused = 1; /* until ops_flags is read (apply_pause) */
+    app->ops_flags_pending = 1;
     cv->tenants = nmc_tenant_cache_new();
     const char *base = app->cfg->public_base_url != NULL ? app->cfg->public_base_url : "";
     size_t n = nmc_strlcpy(cv->base_url, base, sizeof cv->base_url);
@@ -1176,14 +1303,17 @@ int nmc_conversation_init(struct nmc_app *app)
         rc = create_twilio(cv);
     if (rc == 0)
         rc = subscribe(cv);
+    if (rc == 0)
+        rc = nmc_db_listen(app->db, NMC_OPS_FLAGS_CHANNEL, cv->actor);
     if (rc != 0) {
         conversation_free(cv);
         return rc;
     }
     app->modules[NMC_SLOT_CONVERSATION] = cv;
-    /* sends held by a previous run that was paused go out now */
-    if (app->run_workers && !cv->paused)
-        release_held(cv);
+    /* sends held by a previous run that was paused go out once the flags
+     * say this instance is not paused (apply_pause) */
+    load_flags(cv);
+    arm_flags_poll(cv);
     if (app->run_workers)
         arm_provider_release(cv);
     return 0;
@@ -1196,5 +1326,6 @@ void nmc_conversation_stop(struct nmc_app *app)
         return;
     app->modules[NMC_SLOT_CONVERSATION] = NULL;
     nmc_rt_timer_cancel(app->rt, cv->provider_timer);
+    nmc_rt_timer_cancel(app->rt, cv->flags_timer);
     conversation_free(cv);
 }

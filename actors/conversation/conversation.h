@@ -83,11 +83,21 @@ struct nmc_conv_first_reply {
  * and never from a libcurl callback. */
 void nmc_conversation_stop(struct nmc_app *app);
 
-/* Pauses (1) or resumes (0) outbound SMS on this instance. While paused,
- * sends are recorded as held; resuming releases every send held by the
- * pause (through the outbox, so a crash during the release loses nothing);
- * a released send that meets a new pause is held again. */
+/* The SMS kill switch is the row 'pause_outbound_sms' of ops_flags
+ * (migration 0039), shared by every instance; without the row each instance
+ * follows its PAUSE_OUTBOUND_SMS. Every instance reads it at start (it sends
+ * nothing and is not ready before: app->ops_flags_pending), again on each
+ * NOTIFY on NMC_OPS_FLAGS_CHANNEL (actors/app.h) and every NMC_CONV_FLAGS_POLL_MS. While
+ * paused, sends are recorded as held; a resume releases every send held by
+ * the pause (through the outbox, so a crash during the release loses
+ * nothing); a released send that meets a new pause is held again. */
+#define NMC_CONV_FLAGS_POLL_MS 5000
+#define NMC_CONV_FLAGS_RETRY_MS 500
+
+/* The admin API committed the row with this value (and notified the other
+ * instances): applied here at once, then read back. */
 void nmc_conversation_set_paused(struct nmc_app *app, int paused);
+/* 1 while this instance holds every send (including before the first read). */
 int nmc_conversation_paused(struct nmc_app *app);
 
 /* Validates a first-reply template (settings.first_reply_template_in_hours

@@ -60,6 +60,15 @@
 /* $1 message, $2 reason ('pause', 'compliance' or 'provider'). */
 #define NMC_CONV_SQL_HOLD "SELECT nmc_conv_hold($1::uuid, $2)"
 
+/* $1 message: a released send ('retry') becomes this job's to send; no row
+ * when another job took it first. */
+#define NMC_CONV_SQL_CLAIM_RETRY \
+    "UPDATE messages SET status = 'pending', updated_at = now() WHERE id = $1::uuid AND status = 'retry'" \
+    " RETURNING status"
+
+/* The fleet's SMS kill switch (migration 0039): no row, never set. */
+#define NMC_CONV_SQL_FLAGS "SELECT enabled FROM ops_flags WHERE name = 'pause_outbound_sms'"
+
 #define NMC_CONV_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"
 
 #endif

@@ -17,8 +17,9 @@
 /* Weak: linked when the conversation module is. */
 int nmc_conversation_template_validate(const char *tpl, char *err, size_t errlen) __attribute__((weak));
 void nmc_conversation_set_paused(struct nmc_app *app, int paused) __attribute__((weak));
+int nmc_conversation_paused(struct nmc_app *app) __attribute__((weak));
 
-enum admin_op { OP_CREATE = 1, OP_LIST, OP_GET, OP_PATCH };
+enum admin_op { OP_CREATE = 1, OP_LIST, OP_GET, OP_PATCH, OP_FLAGS_GET, OP_FLAGS_SET };
 
 struct admin_req {
     enum admin_op op;
@@ -26,6 +27,7 @@ struct admin_req {
     char api_key[64];
     int json_stmt;      /* index of the statement whose row 0 col 0 is the answer */
     int invalidate;     /* numbers or settings changed: tell caches */
+    int paused;         /* OP_FLAGS_SET: the value written */
 };
 
 struct identity {
@@ -454,6 +456,19 @@ static void on_patch(struct nmc_http_req *req, void *ud)
     json_decref(body);
 }
 
+/* The fleet's SMS kill switch (migration 0039, actors/conversation/conversation.h). */
+#define FLAGS_JSON "json_build_object('pause_outbound_sms', f.enabled, 'updated_at', f.updated_at)::text"
+
+static void on_flags_get(struct nmc_http_req *req, void *ud)
+{
+    if (nmc_identity_admin_check(req) != 0)
+        return;
+    struct admin_req *ar = admin_req_new(req, OP_FLAGS_GET);
+    struct nmc_db_stmt st = {.name = "admin_flags_get",
+                             .sql = "SELECT " FLAGS_JSON " FROM ops_flags f WHERE f.name = 'pause_outbound_sms'"};
+    submit(ar, req, &st, 1, 0);
+}
+
 static void on_flags(struct nmc_http_req *req, void *ud)
 {
     char err[256];
@@ -470,19 +485,59 @@ static void on_flags(struct nmc_http_req *req, void *ud)
         json_decref(body);
         return;
     }
-    int paused = json_is_true(p);
-    if (nmc_conversation_set_paused == NULL) {
+    if (nmc_conversation_set_paused == NULL || nmc_conversation_paused == NULL) {
         nmc_http_respond_error(req, 501, "not_implemented", "the conversation module is not linked");
         json_decref(body);
         return;
     }
-    nmc_conversation_set_paused(g_identity->app, paused);
-    struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "infra", "admin.flag_changed");
-    nmc_log_ids(r, NULL, req->correlation_id, NULL);
-    nmc_log_bool(r, "pause_outbound_sms", paused);
-    nmc_log_end(r);
-    nmc_http_respond_json(req, 200, paused ? "{\"pause_outbound_sms\":true}" : "{\"pause_outbound_sms\":false}");
+    struct admin_req *ar = admin_req_new(req, OP_FLAGS_SET);
+    ar->paused = json_is_true(p);
     json_decref(body);
+    /* the row and the notification commit together; a flip is rare, so the
+     * NOTIFY's commit-time lock costs nothing on the hot path */
+    struct nmc_db_stmt st[2] = {
+        {.name = "admin_flags_set",
+         .sql = "INSERT INTO ops_flags AS f (name, enabled, correlation_id) VALUES ('pause_outbound_sms', $1, $2) "
+                "ON CONFLICT (name) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now(), "
+                "correlation_id = EXCLUDED.correlation_id RETURNING " FLAGS_JSON,
+         .nparams = 2,
+         .params = {ar->paused ? "true" : "false", req->correlation_id}},
+        {.name = "admin_flags_notify", .sql = "SELECT pg_notify('" NMC_OPS_FLAGS_CHANNEL "', 'pause_outbound_sms')"},
+    };
+    submit(ar, req, st, 2, 1);
+}
+
+/* {"pause_outbound_sms": the fleet's value (this instance's
+ * PAUSE_OUTBOUND_SMS while never set), "source": "admin_api" |
+ * "environment", "updated_at", "paused_on_this_instance"}. */
+static void reply_flags(struct admin_req *ar, const char *row_json, const char *correlation_id)
+{
+    struct nmc_app *app = g_identity->app;
+    json_t *row = row_json != NULL ? json_loads(row_json, 0, NULL) : NULL;
+    json_t *out = json_object();
+    if (row != NULL) {
+        json_object_set(out, "pause_outbound_sms", json_object_get(row, "pause_outbound_sms"));
+        json_object_set_new(out, "source", json_string("admin_api"));
+        json_object_set(out, "updated_at", json_object_get(row, "updated_at"));
+    } else {
+        json_object_set_new(out, "pause_outbound_sms", json_boolean(app->cfg->pause_outbound_sms));
+        json_object_set_new(out, "source", json_string("environment"));
+        json_object_set_new(out, "updated_at", json_null());
+    }
+    int here = nmc_conversation_paused != NULL && nmc_conversation_paused(app);
+    json_object_set_new(out, "paused_on_this_instance", json_boolean(here));
+    char *text = json_dumps(out, JSON_COMPACT);
+    if (ar->op == OP_FLAGS_SET) {
+        struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "infra", "admin.flag_changed");
+        nmc_log_ids(r, NULL, correlation_id, NULL);
+        nmc_log_bool(r, "pause_outbound_sms", ar->paused);
+        nmc_log_bool(r, "paused_on_this_instance", here);
+        nmc_log_end(r);
+    }
+    nmc_http_reply_json(ar->h, 200, text != NULL ? text : "{}");
+    free(text);
+    json_decref(out);
+    json_decref(row);
 }
 
 static void reply_db_error(struct admin_req *ar, const struct nmc_db_result *r)
@@ -551,6 +606,12 @@ static void on_db_result(struct nmc_msg *m)
     }
     const PGresult *res = (size_t)ar->json_stmt < r->nresults ? r->results[ar->json_stmt] : NULL;
     const char *json = res && PQntuples(res) > 0 ? nmc_db_get(res, 0, 0) : NULL;
+    if (ar->op == OP_FLAGS_GET || ar->op == OP_FLAGS_SET) {
+        if (ar->op == OP_FLAGS_SET) /* committed and notified: this instance applies it at once */
+            nmc_conversation_set_paused(g_identity->app, ar->paused);
+        reply_flags(ar, json, m->correlation_id);
+        goto out;
+    }
     if (json == NULL) {
         nmc_http_reply_error(ar->h, 404, "not_found", "tenant not found");
         goto out;
@@ -594,6 +655,7 @@ int nmc_identity_init(struct nmc_app *app)
         (rc = nmc_http_server_route(app->http, "GET", "/v1/admin/tenants", on_list, id)) ||
         (rc = nmc_http_server_route(app->http, "GET", "/v1/admin/tenants/{id}", on_get, id)) ||
         (rc = nmc_http_server_route(app->http, "PATCH", "/v1/admin/tenants/{id}", on_patch, id)) ||
+        (rc = nmc_http_server_route(app->http, "GET", "/v1/admin/flags", on_flags_get, id)) ||
         (rc = nmc_http_server_route(app->http, "POST", "/v1/admin/flags", on_flags, id)))
         return rc;
     return 0;

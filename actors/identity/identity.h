@@ -3,7 +3,8 @@
  *   GET   /v1/admin/tenants        list tenants
  *   GET   /v1/admin/tenants/{id}   one tenant
  *   PATCH /v1/admin/tenants/{id}   change name, timezone, compliance, settings, numbers
- *   POST  /v1/admin/flags          flip runtime flags (pause_outbound_sms) on this instance
+ *   GET   /v1/admin/flags          the SMS kill switch: the fleet's value and this instance's state
+ *   POST  /v1/admin/flags          set pause_outbound_sms for every instance (ops_flags, NOTIFY)
  * All guarded by X-Admin-API-Key == ADMIN_API_KEY (constant time). */
 #ifndef NMC_ACTORS_IDENTITY_H
 #define NMC_ACTORS_IDENTITY_H

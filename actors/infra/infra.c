@@ -139,9 +139,11 @@ static void ready_done(struct infra *in, struct nmc_msg *m)
     if (r->status == 0 && r->nresults == 1 && PQntuples(r->results[0]) == 1) {
         int64_t v = 0;
         const char *s = nmc_db_get(r->results[0], 0, 0);
-        if (s != NULL && nmc_parse_i64(s, 0, INT64_MAX, &v) == 0 && v >= in->latest_migration)
-            ok = 1;
-        else
+        if (s != NULL && nmc_parse_i64(s, 0, INT64_MAX, &v) == 0 && v >= in->latest_migration) {
+            ok = !in->app->ops_flags_pending;
+            if (!ok) /* the SMS kill switch is not known yet: nothing may be sent */
+                snprintf(why, sizeof(why), "ops flags (pause_outbound_sms) not read from the database yet");
+        } else
             snprintf(why, sizeof(why), "migrations pending: database at %lld, files at %d", (long long)v,
                      in->latest_migration);
     } else if (r->status != 0 && strcmp(r->sqlstate, "42P01") == 0) {

@@ -1,6 +1,7 @@
 /* The infra module: GET /healthz, GET /readyz, GET /metrics.
  * /healthz answers while the process runs; /readyz answers 200 only when
- * PostgreSQL answers and every migration file is applied, else 503;
+ * PostgreSQL answers, every migration file is applied and the SMS kill
+ * switch has been read (app->ops_flags_pending), else 503;
  * /metrics renders the registry behind METRICS_BASIC_AUTH and/or
  * METRICS_ALLOW_CIDRS (neither configured: 403 for everyone). */
 #ifndef NMC_ACTORS_INFRA_H

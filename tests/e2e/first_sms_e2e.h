@@ -128,9 +128,9 @@ struct e2e_kv {
 };
 
 /* Builds the form body of kv and its X-Twilio-Signature header for the
- * public URL of target (path and query). */
-static inline void e2e_sign(const char *target, const struct e2e_kv *kv, size_t n, char *body, size_t bodylen,
-                     char hdr[128])
+ * public URL (public_base + target: path and query). */
+static inline void e2e_sign_for(const char *public_base, const char *target, const struct e2e_kv *kv, size_t n,
+                                char *body, size_t bodylen, char hdr[128])
 {
     struct nmc_prov_kv params[16];
     char url[512], sig[NMC_PROV_TWILIO_SIG_LEN];
@@ -145,25 +145,44 @@ static inline void e2e_sign(const char *target, const struct e2e_kv *kv, size_t 
         free(ev);
         assert_true(len < bodylen);
     }
-    snprintf(url, sizeof url, "%s%s", E.public_base, target);
+    snprintf(url, sizeof url, "%s%s", public_base, target);
     assert_int_equal(nmc_prov_twilio_sig_compute(E2E_TOKEN, url, params, n, sig), 0);
     snprintf(hdr, 128, "X-Twilio-Signature: %s", sig);
 }
 
-static inline int e2e_webhook(const char *target, const struct e2e_kv *kv, size_t n)
+static inline void e2e_sign(const char *target, const struct e2e_kv *kv, size_t n, char *body, size_t bodylen,
+                            char hdr[128])
+{
+    e2e_sign_for(E.public_base, target, kv, n, body, bodylen, hdr);
+}
+
+/* A signed webhook to the instance on port whose PUBLIC_BASE_URL is public_base. */
+static inline int e2e_webhook_at(int port, const char *public_base, const char *target, const struct e2e_kv *kv,
+                                 size_t n)
 {
     char body[4096], hdr[128], resp[4096];
-    e2e_sign(target, kv, n, body, sizeof body, hdr);
+    e2e_sign_for(public_base, target, kv, n, body, sizeof body, hdr);
     const char *headers[] = { hdr, NULL };
-    return e2e_http(E.nmc.port, "POST", target, headers, "application/x-www-form-urlencoded", body, resp,
-                    sizeof resp);
+    return e2e_http(port, "POST", target, headers, "application/x-www-form-urlencoded", body, resp, sizeof resp);
+}
+
+static inline int e2e_webhook(const char *target, const struct e2e_kv *kv, size_t n)
+{
+    return e2e_webhook_at(E.nmc.port, E.public_base, target, kv, n);
+}
+
+/* A missed call ("no-answer") sent to the instance on port. */
+static inline int e2e_missed_call_at(int port, const char *public_base, const char *sid, const char *from,
+                                     const char *to)
+{
+    struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "CallSid", sid }, { "CallStatus", "no-answer" },
+                           { "CallDuration", "0" }, { "Direction", "inbound" }, { "From", from }, { "To", to } };
+    return e2e_webhook_at(port, public_base, "/webhooks/twilio/voice-status", kv, NMC_ARRAY_SIZE(kv));
 }
 
 static inline int e2e_missed_call(const char *sid, const char *from, const char *to)
 {
-    struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "CallSid", sid }, { "CallStatus", "no-answer" },
-                           { "CallDuration", "0" }, { "Direction", "inbound" }, { "From", from }, { "To", to } };
-    return e2e_webhook("/webhooks/twilio/voice-status", kv, NMC_ARRAY_SIZE(kv));
+    return e2e_missed_call_at(E.nmc.port, E.public_base, sid, from, to);
 }
 
 static inline int e2e_inbound_sms(const char *sid, const char *from, const char *to, const char *text)
@@ -294,10 +313,17 @@ static inline void e2e_create_tenant(const char *name, const char *number, const
     json_decref(j);
 }
 
-static inline int e2e_admin(const char *method, const char *target, const char *json_body, char *resp, size_t resplen)
+/* An admin API request to the instance on port. */
+static inline int e2e_admin_at(int port, const char *method, const char *target, const char *json_body, char *resp,
+                               size_t resplen)
 {
     const char *headers[] = { E2E_ADMIN_KEY, NULL };
-    return e2e_http(E.nmc.port, method, target, headers, "application/json", json_body, resp, resplen);
+    return e2e_http(port, method, target, headers, "application/json", json_body, resp, resplen);
+}
+
+static inline int e2e_admin(const char *method, const char *target, const char *json_body, char *resp, size_t resplen)
+{
+    return e2e_admin_at(E.nmc.port, method, target, json_body, resp, resplen);
 }
 
 /* ---- fixtures ---- */

@@ -9,7 +9,15 @@
  *   - PAUSE_OUTBOUND_SMS=true at start holds every send; POST
  *     /v1/admin/flags {"pause_outbound_sms":false} sends each exactly once,
  *     a STOP that arrived while paused wins over the held first reply; then
- *     true/false on the running server, including quick flips.
+ *     true/false on the running server, including quick flips; each bad
+ *     flags request gets a 4xx and changes nothing;
+ *   - the switch is the fleet's (ops_flags): a pause set through one
+ *     instance holds the sends of a second one within a notification (well
+ *     under its 5 s poll), survives that instance's restart (which releases
+ *     nothing), and a resume through the second sends each exactly once,
+ *     also when a CallDetected the stopped instance had not marked
+ *     dispatched comes back (after its 1 s lease) together with the
+ *     release: only the job that claims a released send sends it.
  * nmc starts paused, so the pause test runs first. */
 #include "tests/e2e/first_sms_e2e.h"
 #include "tests/support/json_schema.h"
@@ -59,10 +67,37 @@ static void wait_held(const char *tenant, int64_t want)
     assert_int_equal(held_count(tenant), want);
 }
 
+/* GET /v1/admin/flags on the instance on port, parsed. */
+static json_t *flags_at(int port)
+{
+    char resp[1024];
+    int st = e2e_admin_at(port, "GET", "/v1/admin/flags", NULL, resp, sizeof resp);
+    if (st != 200)
+        fail_msg("GET /v1/admin/flags: %d %s", st, resp);
+    json_t *j = json_loads(resp, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static int paused_here(int port)
+{
+    json_t *j = flags_at(port);
+    int v = json_is_true(json_object_get(j, "paused_on_this_instance"));
+    json_decref(j);
+    return v;
+}
+
 static void test_first_sms_gates_pause_at_start_holds_and_resume_sends_once(void **state)
 {
     (void)state;
     char tenant[40], callers[5][20], stopper[20], body[2048];
+    /* never set through the API: the instance's PAUSE_OUTBOUND_SMS=true */
+    json_t *f = flags_at(E.nmc.port);
+    assert_true(json_is_true(json_object_get(f, "pause_outbound_sms")));
+    assert_string_equal(json_string_value(json_object_get(f, "source")), "environment");
+    assert_true(json_is_null(json_object_get(f, "updated_at")));
+    assert_true(json_is_true(json_object_get(f, "paused_on_this_instance")));
+    json_decref(f);
     approved_tenant("+15550002001", tenant);
     double held0 = e2e_metric("sms_held_total");
     for (int i = 0; i < 5; i++) {
@@ -81,6 +116,12 @@ static void test_first_sms_gates_pause_at_start_holds_and_resume_sends_once(void
     assert_true(e2e_metric("sms_held_total") >= held0 + 7);
 
     assert_int_equal(pause_flag(0), 200);
+    f = flags_at(E.nmc.port); /* the API's value now wins over the environment's */
+    assert_true(json_is_false(json_object_get(f, "pause_outbound_sms")));
+    assert_string_equal(json_string_value(json_object_get(f, "source")), "admin_api");
+    assert_true(json_is_string(json_object_get(f, "updated_at")));
+    assert_true(json_is_false(json_object_get(f, "paused_on_this_instance")));
+    json_decref(f);
     expect_one_each(callers, 5);
     assert_int_equal(e2e_wait_sms(stopper, 1, 10000), 1);
     e2e_sleep_ms(QUIET_MS);
@@ -134,6 +175,104 @@ static void test_first_sms_gates_quick_pause_flips_lose_nothing(void **state)
     assert_int_equal(pause_flag(0), 200);
     expect_one_each(callers, 8);
     assert_int_equal(held_count(tenant), 0);
+}
+
+/* Each bad flags request: a 4xx with a JSON error, and the switch unchanged. */
+static void test_first_sms_gates_bad_flag_requests_change_nothing(void **state)
+{
+    (void)state;
+    char resp[1024];
+    const char *headers[] = { NULL };
+    assert_int_equal(e2e_http(E.nmc.port, "POST", "/v1/admin/flags", headers, "application/json",
+                              "{\"pause_outbound_sms\":true}", resp, sizeof resp), 401); /* no admin key */
+    assert_int_equal(e2e_http(E.nmc.port, "GET", "/v1/admin/flags", headers, NULL, NULL, resp, sizeof resp), 401);
+    static const char *const bad[] = { "{\"pause_outbound_sms\":\"yes\"}", "{\"pause_outbound_sms\":1}",
+                                       "{}", "{\"pause_outbound_sms\":true,\"other\":1}", "[true]", "{nope" };
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(bad); i++) {
+        assert_int_equal(e2e_admin("POST", "/v1/admin/flags", bad[i], resp, sizeof resp), 400);
+        assert_non_null(strstr(resp, "\"error\""));
+    }
+    assert_false(paused_here(E.nmc.port));
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM ops_flags WHERE enabled"), 0);
+}
+
+/* A second instance B on the same database and emulator. */
+static void start_second(struct nmc_proc *b, char base[64])
+{
+    nmc_proc_init(b, E.db_url);
+    nmc_proc_setenv(b, "TWILIO_API_BASE", E.fakes.base_url);
+    nmc_proc_setenv(b, "TWILIO_AUTH_TOKEN", E2E_TOKEN);
+    nmc_proc_setenv(b, "OUTBOX_POLL_INTERVAL_MS", "200");
+    /* a stopped instance leaves its claimed events to their lease: A takes
+     * them over after 1 s instead of 30 */
+    nmc_proc_setenv(b, "NMC_OUTBOX_LEASE_MS", "1000");
+    snprintf(base, 64, "http://127.0.0.1:%d", b->port);
+    nmc_proc_setenv(b, "PUBLIC_BASE_URL", base);
+    assert_int_equal(nmc_proc_start(b, NULL), 0);
+}
+
+/* Polls until the instance on port is (un)paused; the ms it took. */
+static int64_t wait_paused_here(int port, int want)
+{
+    int64_t t0 = e2e_now_ms();
+    while (paused_here(port) != want && e2e_now_ms() - t0 < 10000)
+        e2e_sleep_ms(10);
+    assert_int_equal(paused_here(port), want);
+    return e2e_now_ms() - t0;
+}
+
+static void test_first_sms_gates_pause_is_fleet_wide(void **state)
+{
+    (void)state;
+    char tenant[40], callers[3][20], base[64], sid[40];
+    const char *number = "+15550002009";
+    struct nmc_proc b;
+    approved_tenant(number, tenant);
+    start_second(&b, base);
+    assert_false(paused_here(b.port));
+
+    /* paused through A: B holds its sends as soon as the notification lands */
+    assert_int_equal(pause_flag(1), 200);
+    assert_true(wait_paused_here(b.port, 1) < 2000); /* B's safety-net poll is 5 s */
+    json_t *f = flags_at(b.port);
+    assert_true(json_is_true(json_object_get(f, "pause_outbound_sms")));
+    assert_string_equal(json_string_value(json_object_get(f, "source")), "admin_api");
+    json_decref(f);
+    for (int i = 0; i < 3; i++) {
+        e2e_caller(callers[i]);
+        snprintf(sid, sizeof sid, "CAfleet%06d%s", ++E.seq, callers[i] + 8);
+        assert_int_equal(e2e_missed_call_at(b.port, base, sid, callers[i], number), 200);
+    }
+    wait_held(tenant, 3);
+
+    /* B restarts while the fleet is paused: it reads the switch before it
+     * is ready and releases nothing (it used to release every held send) */
+    int code = -1;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(&b, &code, &ms), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(nmc_proc_start(&b, NULL), 0);
+    assert_true(paused_here(b.port));
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(held_count(tenant), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 0);
+
+    /* resumed through B: A follows, and each held send leaves once */
+    assert_int_equal(e2e_admin_at(b.port, "POST", "/v1/admin/flags", "{\"pause_outbound_sms\":false}", NULL, 0),
+                     200);
+    assert_true(wait_paused_here(E.nmc.port, 0) < 2000);
+    expect_one_each(callers, 3);
+    assert_int_equal(held_count(tenant), 0);
+    assert_int_equal(nmc_proc_stop(&b, &code, &ms), 0);
+    nmc_proc_free(&b);
+    /* what B claimed and had not marked dispatched, A delivers after the lease */
+    const char *undispatched = "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL";
+    for (int i = 0; i < 500 && pgtest_int(E.pg, undispatched) != 0; i++)
+        usleep(20000);
+    assert_int_equal(pgtest_int(E.pg, undispatched), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 1);
 }
 
 static void test_first_sms_gates_opted_out_caller_gets_no_first_sms(void **state)
@@ -338,6 +477,8 @@ int main(void)
         cmocka_unit_test(test_first_sms_gates_pause_at_start_holds_and_resume_sends_once),
         cmocka_unit_test(test_first_sms_gates_pause_on_running_server_then_resume),
         cmocka_unit_test(test_first_sms_gates_quick_pause_flips_lose_nothing),
+        cmocka_unit_test(test_first_sms_gates_bad_flag_requests_change_nothing),
+        cmocka_unit_test(test_first_sms_gates_pause_is_fleet_wide),
         cmocka_unit_test(test_first_sms_gates_opted_out_caller_gets_no_first_sms),
         cmocka_unit_test(test_first_sms_gates_compliance_holds_until_approved_then_sends_once),
         cmocka_unit_test(test_first_sms_gates_compliance_rejected_blocks),

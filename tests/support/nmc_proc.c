@@ -140,16 +140,17 @@ int nmc_proc_migrate(struct nmc_proc *p, const char *what)
     return rc;
 }
 
-static int healthz_ok(int port)
+/* 1 when GET path answers 200. */
+static int get_ok(int port, const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = 0;
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-        const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        char buf[256];
-        if (write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+        char req[128], buf[256];
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+        if (n > 0 && write(fd, req, (size_t)n) == (ssize_t)n) {
             ssize_t r = read(fd, buf, sizeof(buf) - 1);
             ok = r > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
         }
@@ -190,7 +191,7 @@ int nmc_proc_start(struct nmc_proc *p, const char *role)
             p->pid = 0;
             return -1;
         }
-        if (healthz_ok(p->port))
+        if (get_ok(p->port, "/readyz"))
             return 0;
         usleep(20000);
     }

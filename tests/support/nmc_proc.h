@@ -4,7 +4,7 @@
  *   nmc_proc_init(&p, conninfo);              // defaults: free port, admin key, twilio creds
  *   nmc_proc_setenv(&p, "PAUSE_OUTBOUND_SMS", "true");
  *   assert_int_equal(nmc_proc_migrate(&p, "up"), 0);
- *   assert_int_equal(nmc_proc_start(&p, NULL), 0);   // waits for /healthz
+ *   assert_int_equal(nmc_proc_start(&p, NULL), 0);   // waits for /readyz
  *   ... talk to 127.0.0.1:p.port ...
  *   assert_int_equal(nmc_proc_stop(&p, &exit_code, &ms), 0);  // SIGTERM, waits
  *   nmc_proc_free(&p);
@@ -42,7 +42,10 @@ const char *nmc_proc_bin(const char *name, char *buf, size_t len);
 int nmc_proc_run(struct nmc_proc *p, const char *const *args, char *out, size_t outlen);
 /* `nmc migrate <what>` ("up", "status", "down all"). */
 int nmc_proc_migrate(struct nmc_proc *p, const char *what);
-/* Starts `nmc serve` (role NULL: all) and waits up to 10 s for /healthz. */
+/* Starts `nmc serve` (role NULL: all) and waits up to 10 s for /readyz to
+ * answer 200, as a load balancer would before sending traffic: the
+ * database answers, migrations are current and the SMS kill switch has been
+ * read. */
 int nmc_proc_start(struct nmc_proc *p, const char *role);
 /* SIGTERM, then waits up to 10 s; exit code and elapsed ms out. */
 int nmc_proc_stop(struct nmc_proc *p, int *exit_code, long *elapsed_ms);
