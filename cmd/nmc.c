@@ -13,6 +13,7 @@
 
 #include "actors/app.h"
 #include "actors/infra/infra.h"
+#include "actors/outbox/outbox.h"
 #include "db/migrate.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
@@ -20,6 +21,10 @@
 
 #define EXIT_USAGE 2
 #define SHUTDOWN_GRACE_MS 3000
+/* After HTTP has drained: how long the events already taken may take to
+ * settle (the SMS being sent, the projections' acks) before the rest is
+ * left to its lease. */
+#define OUTBOX_DRAIN_MS 1000
 
 struct server {
     uv_loop_t loop;
@@ -27,6 +32,7 @@ struct server {
     struct nmc_config cfg;
     uv_signal_t sigterm, sigint;
     uv_timer_t hard_stop;
+    uv_timer_t drained; /* runs the stop outside the actor that reported the drain */
     int stopping;
 };
 
@@ -118,9 +124,10 @@ static void on_hard_stop(uv_timer_t *t)
     uv_walk(&s->loop, on_closed_walk, NULL);
 }
 
-static void on_http_drained(void *ud)
+static void stop_all(uv_timer_t *t)
 {
-    struct server *s = ud;
+    struct server *s = t->data;
+    uv_close((uv_handle_t *)&s->drained, NULL);
     nmc_app_stop_modules(&s->app);
     nmc_infra_stop(&s->app);
     nmc_rt_stop(s->app.rt);
@@ -133,6 +140,23 @@ static void on_http_drained(void *ud)
     uv_unref((uv_handle_t *)&s->hard_stop);
 }
 
+/* Called by the outbox from its handler: the runtime may not be stopped
+ * there, so the stop runs on the next loop turn. */
+static void on_outbox_drained(void *ud)
+{
+    struct server *s = ud;
+    uv_timer_start(&s->drained, stop_all, 0, 0);
+}
+
+/* HTTP answered every request it had: the events those requests committed
+ * settle (outbox drain), then everything stops. */
+static void on_http_drained(void *ud)
+{
+    struct server *s = ud;
+    if (nmc_outbox_drain(&s->app, OUTBOX_DRAIN_MS, on_outbox_drained, s) != 0)
+        on_outbox_drained(s);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     struct server *s = sig->data;
@@ -143,7 +167,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_INFO, "infra", "shutdown.begin");
     nmc_log_str(r, "signal", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     nmc_log_end(r);
-    uv_timer_start(&s->hard_stop, on_hard_stop, SHUTDOWN_GRACE_MS + 1500, 0);
+    uv_timer_start(&s->hard_stop, on_hard_stop, SHUTDOWN_GRACE_MS + OUTBOX_DRAIN_MS + 1500, 0);
     if (s->app.http != NULL)
         nmc_http_server_shutdown(s->app.http, SHUTDOWN_GRACE_MS, on_http_drained, s);
     else
@@ -211,7 +235,8 @@ static int cmd_serve(struct server *s)
     uv_signal_init(&s->loop, &s->sigterm);
     uv_signal_init(&s->loop, &s->sigint);
     uv_timer_init(&s->loop, &s->hard_stop);
-    s->sigterm.data = s->sigint.data = s->hard_stop.data = s;
+    uv_timer_init(&s->loop, &s->drained);
+    s->sigterm.data = s->sigint.data = s->hard_stop.data = s->drained.data = s;
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     signal(SIGPIPE, SIG_IGN);

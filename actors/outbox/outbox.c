@@ -27,7 +27,7 @@
 
 enum cookie {
     CK_CLAIM = 1, CK_FINAL, CK_RENEW, CK_GAUGES, CK_NOTIFY, CK_POLL_TIMER, CK_RENEW_TIMER, CK_NOTIFY_TIMER,
-    CK_FINAL_TIMER
+    CK_FINAL_TIMER, CK_DRAIN_TIMER
 };
 
 struct sub {
@@ -70,7 +70,11 @@ struct outbox {
     int renew_inflight;
     int gauges_inflight;
     int64_t last_notify_ms;
-    uint64_t poll_timer, renew_timer, notify_timer, final_timer;
+    uint64_t poll_timer, renew_timer, notify_timer, final_timer, drain_timer;
+    int draining;                 /* nmc_outbox_drain: no more claims, finalise at once */
+    void (*drained)(void *ud);    /* called once, when drained or at the deadline */
+    void *drained_ud;
+    int64_t drain_start_ms;
 };
 
 static struct {
@@ -271,7 +275,7 @@ static void try_claim(struct outbox *o)
     const struct nmc_config *c = o->app->cfg;
     size_t cap = (size_t)c->outbox_batch_size * (size_t)c->outbox_concurrency;
     size_t busy = o->nflights - o->nfinal; /* settled flights only wait for their finalise statement */
-    if (!o->app->run_workers)
+    if (!o->app->run_workers || o->draining)
         return;
     if (o->claims_inflight >= c->outbox_concurrency || busy >= cap) {
         o->claim_again = 1;
@@ -554,7 +558,7 @@ static void schedule_finalise(struct outbox *o)
 {
     if (o->nfinal == 0 || o->final_inflight > 0)
         return;
-    if (o->nfinal >= FINAL_MAX) {
+    if (o->nfinal >= FINAL_MAX || o->draining) {
         nmc_rt_timer_cancel(o->app->rt, o->final_timer);
         o->final_timer = 0;
         finalise(o);
@@ -641,6 +645,46 @@ static void start_timer(struct outbox *o, uint64_t ms, enum cookie ck, uint64_t 
         *id = 0;
 }
 
+/* Calls the drain callback once; o may be freed by it. */
+static void drain_finish(struct outbox *o)
+{
+    if (o->drained == NULL)
+        return;
+    void (*done)(void *) = o->drained;
+    o->drained = NULL;
+    nmc_rt_timer_cancel(o->app->rt, o->drain_timer);
+    o->drain_timer = 0;
+    struct nmc_log_rec *r = nmc_log_begin(o->nflights > 0 ? NMC_LOG_WARN : NMC_LOG_INFO, "outbox", "outbox.drained");
+    nmc_log_int(r, "flights_left_to_lease", (int64_t)o->nflights);
+    nmc_log_int(r, "ms", nmc_clock_now_ms() - o->drain_start_ms);
+    nmc_log_end(r);
+    done(o->drained_ud);
+}
+
+/* Drained: no flight left and no statement that could add or settle one. */
+static void drain_check(struct outbox *o)
+{
+    if (o->drained != NULL && o->nflights == 0 && o->final_inflight == 0 && o->claims_inflight == 0)
+        drain_finish(o);
+}
+
+int nmc_outbox_drain(struct nmc_app *app, uint64_t max_ms, void (*done)(void *ud), void *ud)
+{
+    struct outbox *o = app->modules[NMC_SLOT_OUTBOX];
+    if (o == NULL || done == NULL)
+        return NMC_ENOTFOUND;
+    o->draining = 1;
+    o->drained = done;
+    o->drained_ud = ud;
+    o->drain_start_ms = nmc_clock_now_ms();
+    nmc_rt_timer_cancel(app->rt, o->poll_timer);
+    o->poll_timer = 0;
+    start_timer(o, max_ms, CK_DRAIN_TIMER, &o->drain_timer);
+    schedule_finalise(o);
+    drain_check(o);
+    return 0;
+}
+
 static void on_timer(struct outbox *o, const struct nmc_rt_timer_fire *t)
 {
     switch (t->cookie) {
@@ -663,6 +707,10 @@ static void on_timer(struct outbox *o, const struct nmc_rt_timer_fire *t)
         o->final_timer = 0;
         if (o->nfinal > 0 && o->final_inflight == 0)
             finalise(o);
+        break;
+    case CK_DRAIN_TIMER:
+        o->drain_timer = 0;
+        drain_finish(o);
         break;
     default:
         break;
@@ -726,8 +774,10 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
     default:
         break;
     }
-    if (nmc_rt_actor_depth(self) == 0)
+    if (nmc_rt_actor_depth(self) == 0) {
         schedule_finalise(o);
+        drain_check(o); /* its callback only schedules the stop (outbox.h) */
+    }
 }
 
 static int start_workers(struct outbox *o)
@@ -775,6 +825,7 @@ void nmc_outbox_stop(struct nmc_app *app)
     nmc_rt_timer_cancel(app->rt, o->renew_timer);
     nmc_rt_timer_cancel(app->rt, o->notify_timer);
     nmc_rt_timer_cancel(app->rt, o->final_timer);
+    nmc_rt_timer_cancel(app->rt, o->drain_timer);
     while (o->flights != NULL) {
         struct flight *f = o->flights;
         o->flights = f->next;

@@ -41,6 +41,16 @@ NMC_MUST_CHECK int nmc_outbox_init(struct nmc_app *app);
  * drops what still reaches it. Call before nmc_rt_stop(). */
 void nmc_outbox_stop(struct nmc_app *app);
 
+/* Graceful stop, before nmc_outbox_stop (SIGTERM, after HTTP has drained):
+ * claims no more events, finalises settled flights at once and calls
+ * done(ud) when no flight is left (every event this instance took is marked
+ * dispatched, retried or dead) or after max_ms, whichever comes first; what
+ * is still in flight then is left to its lease. done runs inside the
+ * outbox's handler (or inside this call when nothing is in flight): it must
+ * not stop the runtime there, only schedule it. NMC_ENOTFOUND without an
+ * outbox module (done is not called). */
+int nmc_outbox_drain(struct nmc_app *app, uint64_t max_ms, void (*done)(void *ud), void *ud);
+
 /* Message type of a handoff (payload struct nmc_domain_event). */
 #define NMC_MSG_OUTBOX_HANDOFF (NMC_MSG_MODULE_PRIVATE + 100 * NMC_SLOT_OUTBOX)
 

@@ -10,7 +10,10 @@
  *     exactly once;
  *   - a web-only instance (--role web) inserts its events unleased and a
  *     separate worker instance delivers them (NOTIFY); nothing is handed
- *     over on the web instance. */
+ *     over on the web instance;
+ *   - SIGTERM right after the webhooks were answered: the instance sends
+ *     their SMS and settles every event it took before it exits (0), so
+ *     nothing waits for a lease after a rolling restart. */
 #include "tests/e2e/first_sms_e2e.h"
 
 #define BUSINESS "+15550006000"
@@ -137,6 +140,20 @@ static void test_outbox_handoff_lost_is_claimed_after_lease(void **state)
     stop_nmc();
 }
 
+static void test_outbox_handoff_sigterm_settles_before_exit(void **state)
+{
+    (void)state;
+    start_nmc(HOUR_MS, NULL); /* no claim poll: only this instance's own drain can settle its events */
+    char callers[5][20];
+    for (int i = 0; i < 5; i++)
+        call("CAdrain", callers[i]);
+    stop_nmc(); /* SIGTERM as soon as the last webhook is answered; exit 0 */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL"), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events WHERE locked_by IS NOT NULL"), 0);
+}
+
 static void test_outbox_handoff_web_role_leaves_events_to_workers(void **state)
 {
     (void)state;
@@ -172,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_handoff_delivers_without_claim),
         cmocka_unit_test(test_outbox_handoff_lost_is_claimed_after_lease),
+        cmocka_unit_test(test_outbox_handoff_sigterm_settles_before_exit),
         cmocka_unit_test(test_outbox_handoff_web_role_leaves_events_to_workers),
     };
     return cmocka_run_group_tests_name("outbox_handoff", tests, setup, teardown);
