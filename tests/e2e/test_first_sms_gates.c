@@ -14,10 +14,11 @@
  *   - the switch is the fleet's (ops_flags): a pause set through one
  *     instance holds the sends of a second one within a notification (well
  *     under its 5 s poll), survives that instance's restart (which releases
- *     nothing), and a resume through the second sends each exactly once,
- *     also when a CallDetected the stopped instance had not marked
- *     dispatched comes back (after its 1 s lease) together with the
- *     release: only the job that claims a released send sends it.
+ *     nothing) and its crash (kill -9), and a resume through the second
+ *     sends each exactly once, also when a CallDetected the crashed
+ *     instance had not marked dispatched comes back (after its 1 s lease)
+ *     together with the release: only the job that claims a released send
+ *     sends it.
  * nmc starts paused, so the pause test runs first. */
 #include "tests/e2e/first_sms_e2e.h"
 #include "tests/support/json_schema.h"
@@ -203,7 +204,7 @@ static void start_second(struct nmc_proc *b, char base[64])
     nmc_proc_setenv(b, "TWILIO_API_BASE", E.fakes.base_url);
     nmc_proc_setenv(b, "TWILIO_AUTH_TOKEN", E2E_TOKEN);
     nmc_proc_setenv(b, "OUTBOX_POLL_INTERVAL_MS", "200");
-    /* a stopped instance leaves its claimed events to their lease: A takes
+    /* a crashed instance leaves its claimed events to their lease: A takes
      * them over after 1 s instead of 30 */
     nmc_proc_setenv(b, "NMC_OUTBOX_LEASE_MS", "1000");
     snprintf(base, 64, "http://127.0.0.1:%d", b->port);
@@ -245,12 +246,11 @@ static void test_first_sms_gates_pause_is_fleet_wide(void **state)
     }
     wait_held(tenant, 3);
 
-    /* B restarts while the fleet is paused: it reads the switch before it
-     * is ready and releases nothing (it used to release every held send) */
-    int code = -1;
-    long ms = 0;
-    assert_int_equal(nmc_proc_stop(&b, &code, &ms), 0);
-    assert_int_equal(code, 0);
+    /* B crashes and comes back while the fleet is paused: it reads the
+     * switch before it is ready and releases nothing (it used to release
+     * every held send); what B#1 had taken and not settled returns after its
+     * 1 s lease, possibly together with the release below */
+    nmc_proc_kill9(&b);
     assert_int_equal(nmc_proc_start(&b, NULL), 0);
     assert_true(paused_here(b.port));
     e2e_sleep_ms(QUIET_MS);
@@ -264,15 +264,53 @@ static void test_first_sms_gates_pause_is_fleet_wide(void **state)
     assert_true(wait_paused_here(E.nmc.port, 0) < 2000);
     expect_one_each(callers, 3);
     assert_int_equal(held_count(tenant), 0);
+    int code = -1;
+    long ms = 0;
     assert_int_equal(nmc_proc_stop(&b, &code, &ms), 0);
+    assert_int_equal(code, 0);
     nmc_proc_free(&b);
-    /* what B claimed and had not marked dispatched, A delivers after the lease */
+    /* anything B#1 left unsettled has been delivered by now (lease) */
     const char *undispatched = "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL";
     for (int i = 0; i < 500 && pgtest_int(E.pg, undispatched) != 0; i++)
         usleep(20000);
     assert_int_equal(pgtest_int(E.pg, undispatched), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(e2e_sms_count(callers[i]), 1);
+}
+
+/* The race the claim closes, made on purpose: one released send ('retry')
+ * and two events that drive it, claimed in the same poll, so two jobs load
+ * it at once. Exactly one SMS; the loser is counted. */
+static void test_first_sms_gates_released_send_reaching_two_jobs_is_sent_once(void **state)
+{
+    (void)state;
+    char tenant[40], caller[20], mid[40];
+    const char *number = "+15550002010";
+    approved_tenant(number, tenant);
+    assert_int_equal(pause_flag(1), 200);
+    e2e_caller(caller);
+    call_from(caller, number);
+    wait_held(tenant, 1);
+    e2e_sql_text(mid, sizeof mid, "SELECT id FROM messages WHERE tenant_id = '%s' AND status = 'held'", tenant);
+    double lost0 = e2e_metric("sms_release_claims_lost_total");
+    /* released by hand, with two events that only become due after the resume */
+    e2e_sql_int("WITH m AS (UPDATE messages SET status = 'retry', hold_reason = NULL WHERE id = '%s'"
+                " RETURNING id, tenant_id, kind)"
+                " INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, causation_id,"
+                " available_at)"
+                " SELECT 'SmsSendReleased', 1, jsonb_build_object('tenant_id', m.tenant_id, 'message_id', m.id,"
+                " 'kind', m.kind, 'released_at', nmc_utc_text(now())), m.tenant_id, 'test-race',"
+                " now() + interval '600 milliseconds' FROM m, generate_series(1, 2) RETURNING 1",
+                mid);
+    assert_int_equal(pause_flag(0), 200); /* releases nothing: the row is 'retry' already */
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(caller), 1);
+    for (int i = 0; i < 100 && e2e_metric("sms_release_claims_lost_total") < lost0 + 1; i++)
+        e2e_sleep_ms(20);
+    assert_true(e2e_metric("sms_release_claims_lost_total") >= lost0 + 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events WHERE causation_id = 'test-race'"
+                                 " AND dispatched_at IS NOT NULL"), 2);
 }
 
 static void test_first_sms_gates_opted_out_caller_gets_no_first_sms(void **state)
@@ -479,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_gates_quick_pause_flips_lose_nothing),
         cmocka_unit_test(test_first_sms_gates_bad_flag_requests_change_nothing),
         cmocka_unit_test(test_first_sms_gates_pause_is_fleet_wide),
+        cmocka_unit_test(test_first_sms_gates_released_send_reaching_two_jobs_is_sent_once),
         cmocka_unit_test(test_first_sms_gates_opted_out_caller_gets_no_first_sms),
         cmocka_unit_test(test_first_sms_gates_compliance_holds_until_approved_then_sends_once),
         cmocka_unit_test(test_first_sms_gates_compliance_rejected_blocks),
