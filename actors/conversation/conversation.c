@@ -79,7 +79,7 @@ struct conversation {
     char base_url[512];
     char userpwd[256];
     int paused;                /* effective: nothing leaves while set (see apply_pause) */
-    int env_paused;            /* PAUSE_OUTBOUND_SMS: the default while ops_flags has no row */
+    int env_paused;            /* PAUSE_OUTBOUND_SMS: holds this instance whatever ops_flags says */
     int flags_loaded;          /* ops_flags read once: until then paused (fail closed) */
     int flag_set, flag_paused; /* the fleet's ops_flags row, when it exists */
     int flags_inflight, flags_again;
@@ -1105,15 +1105,17 @@ static void on_provider_released(struct conversation *cv, const struct nmc_db_re
         nmc_outbox_wake(cv->app->rt);
 }
 
-/* The effective pause: the fleet's ops_flags row when it exists, else this
- * instance's PAUSE_OUTBOUND_SMS; paused until the row has been read once.
+/* The effective pause: this instance's PAUSE_OUTBOUND_SMS or the fleet's
+ * ops_flags row, whichever says pause (a kill switch fails safe: the
+ * runbook's `config:set PAUSE_OUTBOUND_SMS=true` must hold whatever the API
+ * said before); paused until the row has been read once.
  * A resume releases every send held by the pause (through the outbox, so a
  * crash during the release loses nothing); every instance that sees the
  * resume runs the release, which moves each held row once. */
 static void apply_pause(struct conversation *cv, const char *source)
 {
     int was = cv->paused;
-    cv->paused = !cv->flags_loaded || (cv->flag_set ? cv->flag_paused : cv->env_paused);
+    cv->paused = !cv->flags_loaded || cv->env_paused || (cv->flag_set && cv->flag_paused);
     if (was == cv->paused)
         return;
     struct nmc_log_rec *r = nmc_log_begin(NMC_LOG_WARN, "conversation", "sms.pause_changed");
@@ -1166,7 +1168,7 @@ static void on_flags_loaded(struct conversation *cv, const struct nmc_db_result 
         cv->flag_paused = v != NULL && strcmp(v, "t") == 0;
         cv->flags_loaded = 1;
         cv->app->ops_flags_pending = 0;
-        apply_pause(cv, cv->flag_set ? "ops_flags" : "PAUSE_OUTBOUND_SMS");
+        apply_pause(cv, "ops_flags");
     }
     if (cv->flags_again) {
         cv->flags_again = 0;

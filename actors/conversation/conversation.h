@@ -83,9 +83,10 @@ struct nmc_conv_first_reply {
  * and never from a libcurl callback. */
 void nmc_conversation_stop(struct nmc_app *app);
 
-/* The SMS kill switch is the row 'pause_outbound_sms' of ops_flags
- * (migration 0039), shared by every instance; without the row each instance
- * follows its PAUSE_OUTBOUND_SMS. Every instance reads it at start (it sends
+/* The SMS kill switch: an instance holds every send while its
+ * PAUSE_OUTBOUND_SMS is true or the fleet's row 'pause_outbound_sms' of
+ * ops_flags (migration 0039, set through the admin API) is. Every instance
+ * reads the row at start (it sends
  * nothing and is not ready before: app->ops_flags_pending), again on each
  * NOTIFY on NMC_OPS_FLAGS_CHANNEL (actors/app.h) and every NMC_CONV_FLAGS_POLL_MS. While
  * paused, sends are recorded as held; a resume releases every send held by

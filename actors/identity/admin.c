@@ -507,23 +507,20 @@ static void on_flags(struct nmc_http_req *req, void *ud)
     submit(ar, req, st, 2, 1);
 }
 
-/* {"pause_outbound_sms": the fleet's value (this instance's
- * PAUSE_OUTBOUND_SMS while never set), "source": "admin_api" |
- * "environment", "updated_at", "paused_on_this_instance"}. */
+/* {"pause_outbound_sms": the fleet's switch (false while never set),
+ * "updated_at" (null while never set), "environment_pause": this instance's
+ * PAUSE_OUTBOUND_SMS, "paused_on_this_instance": either, or the switch not
+ * read yet}. */
 static void reply_flags(struct admin_req *ar, const char *row_json, const char *correlation_id)
 {
     struct nmc_app *app = g_identity->app;
     json_t *row = row_json != NULL ? json_loads(row_json, 0, NULL) : NULL;
     json_t *out = json_object();
-    if (row != NULL) {
-        json_object_set(out, "pause_outbound_sms", json_object_get(row, "pause_outbound_sms"));
-        json_object_set_new(out, "source", json_string("admin_api"));
-        json_object_set(out, "updated_at", json_object_get(row, "updated_at"));
-    } else {
-        json_object_set_new(out, "pause_outbound_sms", json_boolean(app->cfg->pause_outbound_sms));
-        json_object_set_new(out, "source", json_string("environment"));
-        json_object_set_new(out, "updated_at", json_null());
-    }
+    json_t *v = json_object_get(row, "pause_outbound_sms");
+    json_object_set_new(out, "pause_outbound_sms", json_boolean(json_is_true(v)));
+    json_t *at = json_object_get(row, "updated_at");
+    json_object_set(out, "updated_at", at != NULL ? at : json_null());
+    json_object_set_new(out, "environment_pause", json_boolean(app->cfg->pause_outbound_sms));
     int here = nmc_conversation_paused != NULL && nmc_conversation_paused(app);
     json_object_set_new(out, "paused_on_this_instance", json_boolean(here));
     char *text = json_dumps(out, JSON_COMPACT);

@@ -6,11 +6,12 @@
  *     it exactly once; a hold older than NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES
  *     is never sent;
  *   - opt-out: after STOP no first SMS;
- *   - PAUSE_OUTBOUND_SMS=true at start holds every send; POST
- *     /v1/admin/flags {"pause_outbound_sms":false} sends each exactly once,
- *     a STOP that arrived while paused wins over the held first reply; then
- *     true/false on the running server, including quick flips; each bad
- *     flags request gets a 4xx and changes nothing;
+ *   - PAUSE_OUTBOUND_SMS=true at start holds every send, and the API
+ *     cannot lift it (either switch pauses); a restart without it sends each
+ *     exactly once, a STOP that arrived while paused wins over the held first
+ *     reply; then true/false through the API on the running server,
+ *     including quick flips; each bad flags request gets a 4xx and changes
+ *     nothing;
  *   - the switch is the fleet's (ops_flags): a pause set through one
  *     instance holds the sends of a second one within a notification (well
  *     under its 5 s poll), survives that instance's restart (which releases
@@ -92,11 +93,11 @@ static void test_first_sms_gates_pause_at_start_holds_and_resume_sends_once(void
 {
     (void)state;
     char tenant[40], callers[5][20], stopper[20], body[2048];
-    /* never set through the API: the instance's PAUSE_OUTBOUND_SMS=true */
+    /* never set through the API: held by the instance's PAUSE_OUTBOUND_SMS=true */
     json_t *f = flags_at(E.nmc.port);
-    assert_true(json_is_true(json_object_get(f, "pause_outbound_sms")));
-    assert_string_equal(json_string_value(json_object_get(f, "source")), "environment");
+    assert_true(json_is_false(json_object_get(f, "pause_outbound_sms")));
     assert_true(json_is_null(json_object_get(f, "updated_at")));
+    assert_true(json_is_true(json_object_get(f, "environment_pause")));
     assert_true(json_is_true(json_object_get(f, "paused_on_this_instance")));
     json_decref(f);
     approved_tenant("+15550002001", tenant);
@@ -116,13 +117,30 @@ static void test_first_sms_gates_pause_at_start_holds_and_resume_sends_once(void
     assert_int_equal(e2e_sms_count(stopper), 0);
     assert_true(e2e_metric("sms_held_total") >= held0 + 7);
 
-    assert_int_equal(pause_flag(0), 200);
-    f = flags_at(E.nmc.port); /* the API's value now wins over the environment's */
+    /* the API cannot lift the environment's pause (the runbook's kill switch) */
+    char resp[512];
+    assert_int_equal(e2e_admin("POST", "/v1/admin/flags", "{\"pause_outbound_sms\":false}", resp, sizeof resp), 200);
+    f = json_loads(resp, 0, NULL);
+    assert_non_null(f);
     assert_true(json_is_false(json_object_get(f, "pause_outbound_sms")));
-    assert_string_equal(json_string_value(json_object_get(f, "source")), "admin_api");
     assert_true(json_is_string(json_object_get(f, "updated_at")));
-    assert_true(json_is_false(json_object_get(f, "paused_on_this_instance")));
+    assert_true(json_is_true(json_object_get(f, "environment_pause")));
+    assert_true(json_is_true(json_object_get(f, "paused_on_this_instance")));
     json_decref(f);
+    e2e_sleep_ms(QUIET_MS);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(e2e_sms_count(callers[i]), 0);
+    assert_int_equal(held_count(tenant), 7);
+
+    /* restarted without it (config:set PAUSE_OUTBOUND_SMS=false): the held
+     * sends leave at start, once each */
+    int code = -1;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(&E.nmc, &code, &ms), 0);
+    assert_int_equal(code, 0);
+    nmc_proc_setenv(&E.nmc, "PAUSE_OUTBOUND_SMS", "false");
+    assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+    assert_false(paused_here(E.nmc.port));
     expect_one_each(callers, 5);
     assert_int_equal(e2e_wait_sms(stopper, 1, 10000), 1);
     e2e_sleep_ms(QUIET_MS);
@@ -237,7 +255,7 @@ static void test_first_sms_gates_pause_is_fleet_wide(void **state)
     assert_true(wait_paused_here(b.port, 1) < 2000); /* B's safety-net poll is 5 s */
     json_t *f = flags_at(b.port);
     assert_true(json_is_true(json_object_get(f, "pause_outbound_sms")));
-    assert_string_equal(json_string_value(json_object_get(f, "source")), "admin_api");
+    assert_true(json_is_false(json_object_get(f, "environment_pause")));
     json_decref(f);
     for (int i = 0; i < 3; i++) {
         e2e_caller(callers[i]);
