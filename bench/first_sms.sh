@@ -26,7 +26,11 @@
 # in `perf record -g`, output in build-perf/perf-RATE.data), NMC_BENCH_PGSS=1
 # (loads pg_stat_statements with track=all, resets it after the warm-up and
 # writes the statements of the measured run, nested PL/pgSQL ones included,
-# to build-perf/pgss-RATE.txt: calls, total and mean ms, WAL bytes, rows).
+# to build-perf/pgss-RATE.txt: calls, total and mean ms, WAL bytes, rows),
+# NMC_BENCH_DB_ALONE=1 (after each run, with nmc stopped: the missed call's
+# own statement alone from one libpq connection at the same rate, and a
+# one-row durable INSERT, for min(SECONDS, 10) s each: bench/bench_db_stmt.c;
+# the JSON gets "db_statement_alone" and "commit_floor").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
@@ -48,7 +52,7 @@ tenants=${NMC_BENCH_TENANTS:-1}
 
 if [ "${NMC_BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DNMC_SANITIZE=OFF >/dev/null
-  cmake --build "$build" -j2 --target nmc bench_first_sms >/dev/null
+  cmake --build "$build" -j2 --target nmc bench_first_sms bench_db_stmt >/dev/null
 fi
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 bash scripts/pg.sh start "$pgdir" "$pgport" postgres >/dev/null
@@ -156,10 +160,22 @@ run_one() {
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   pid=
+  local alone="" floor=""
+  if [ "${NMC_BENCH_DB_ALONE:-0}" = 1 ]; then
+    local tv n
+    tv=$("$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -tAc "SELECT id || ' ' || xmin FROM tenants LIMIT 1")
+    n=$((rate * (secs < 10 ? secs : 10)))
+    alone=$("$build/bench_db_stmt" --conninfo "$DATABASE_URL" --rate "$rate" --count "$n" \
+      --tenant "${tv% *}" --tenant-version "${tv#* }")
+    floor=$("$build/bench_db_stmt" --conninfo "$DATABASE_URL" --rate "$rate" --count "$n" --floor)
+  fi
   local commit
   commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
   out=${out%\}}
   printf '%s,\n' "${out%$'\n'}"
+  if [ -n "$alone" ]; then
+    printf '  "db_statement_alone": %s,\n  "commit_floor": %s,\n' "$alone" "$floor"
+  fi
   printf '  "outbox_backlog_at_end": %s, "outbox_drain_ms": %s, "outbox_backlog_after_drain": %s,\n' \
     "${backlog:-0}" "$drain_ms" "${left:-0}"
   # CPU per call over the whole run (sending, draining): what a core buys
