@@ -14,7 +14,8 @@
  *   AppointmentCancelled: cancelled_at (retried until its booking is
  *     projected), kpi_appointments_cancelled_total.
  * On instances that run workers it refreshes slo_first_sms_p95_seconds every
- * 10 s (P95 over the last 15 minutes of first_responses, database time) and
+ * 10 s (P95 over the last 15 minutes of first_responses, database time,
+ * at most the newest NMC_REPORTING_SLO_MAX_SAMPLES of them) and
  * recomputes dirty (tenant, day) rollups into reporting_daily every
  * NMC_REPORTING_ROLLUP_MS (default 5000; every second cost a day's
  * recompute per second, ~8% of PostgreSQL's CPU at 50 calls/s) (one INSERT
@@ -80,6 +81,7 @@ void nmc_reporting_event_clear(struct nmc_reporting_event *e);
 int nmc_reporting_activity_key(const struct nmc_reporting_event *e, char *key, size_t n);
 
 #define NMC_REPORTING_BATCH_STMTS 64    /* NMC_DB_MAX_STMTS: statements of one projection batch */
+#define NMC_REPORTING_SLO_MAX_SAMPLES 20000 /* newest first responses slo_first_sms_p95_seconds reads at most */
 #define NMC_REPORTING_BATCH_EVENTS 2048 /* events of one projection batch */
 
 /* Plans one projection batch over the n waiting events evs, oldest first:

@@ -3,7 +3,9 @@
  * caller's phone), one is cancelled; the events are then replayed by
  * resetting their outbox rows. Counters, the ledger, the attribution and the
  * daily rollup must count everything exactly once; the report route answers
- * the rollup for the caller's tenant only and refuses bad ranges. */
+ * the rollup for the caller's tenant only and refuses bad ranges. The SLO
+ * gauge reads at most the newest 20,000 first responses of its 15 minutes,
+ * and is right as soon as an instance starts. */
 #include "tests/e2e/first_sms_e2e.h"
 
 #define BUSINESS_A "+15550007001"
@@ -371,6 +373,44 @@ static void test_reporting_ledger_pruned_after_35_days(void **state)
     wait_count(all - old, "SELECT count(*) FROM reporting_processed_events");
 }
 
+/* n first replies (dedupe keys prefix:1..n) queued latency_s after their
+ * trigger, the newest ago_s seconds ago and 1 ms apart, copied from an
+ * existing first reply (its tenant and conversation). */
+static void insert_first_responses(const char *prefix, int latency_s, int n, int ago_s)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO messages (tenant_id, conversation_id, direction, kind, dedupe_key, from_e164, to_e164, body,"
+             " status, trigger, triggered_at, first_queued_at)"
+             " SELECT m.tenant_id, m.conversation_id, 'outbound', 'first_reply', '%s:' || g, m.from_e164, m.to_e164,"
+             " m.body, 'queued', 'missed_call', q.at - interval '%d seconds', q.at"
+             " FROM (SELECT * FROM messages WHERE kind = 'first_reply' LIMIT 1) m, generate_series(1, %d) g,"
+             " LATERAL (SELECT now() - interval '%d seconds' - g * interval '1 millisecond' AS at) q",
+             prefix, latency_s, n, ago_s);
+    pgtest_exec(E.pg, sql);
+}
+
+/* 5,000 first responses of 100 s, then 20,000 newer ones of 1 s, all within
+ * the last 15 minutes: the gauge reads the newest 20,000 (P95 1 s, not 100 s
+ * as over the whole window) and reports the cap in its sample count. Last:
+ * these rows would move tenant A's daily quantiles. */
+static void test_reporting_slo_gauge_reads_the_newest_samples(void **state)
+{
+    (void)state;
+    insert_first_responses("slo-old", 100, 5000, 540);
+    insert_first_responses("slo-new", 1, 20000, 240);
+    int code = -1;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(&E.nmc, &code, &ms), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+    for (int i = 0; i < 250 && e2e_metric("slo_first_sms_window_samples") != 20000; i++)
+        e2e_sleep_ms(20);
+    assert_true(e2e_metric("slo_first_sms_window_samples") == 20000);
+    double p95 = e2e_metric("slo_first_sms_p95_seconds");
+    assert_true(p95 > 0.99 && p95 < 1.01);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_reporting_malformed_event_dead_lettered_and_counted),
         cmocka_unit_test(test_reporting_cancel_before_booking_retried_then_applied),
         cmocka_unit_test(test_reporting_ledger_pruned_after_35_days),
+        cmocka_unit_test(test_reporting_slo_gauge_reads_the_newest_samples),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
