@@ -249,6 +249,8 @@ void nmc_db_batch_finish(struct nmc_db_batch *b)
             nmc_log_error(l, b->res->status, b->res->message);
             nmc_log_end(l);
         }
+        if (b->internal_done != NULL)
+            b->internal_done(b->internal_ud, b->res->status);
         batch_free(b);
         return;
     }

@@ -1,8 +1,9 @@
 /* LISTEN/NOTIFY (db/pool.h): one dedicated connection, separate from the
  * pool so a subscription never occupies a query slot. It LISTENs again on
  * every channel after each reconnect; notifications sent while it was down
- * are lost (PostgreSQL keeps none for absent listeners), so subscribers
- * must also poll for what they might have missed. */
+ * are lost (PostgreSQL keeps none for absent listeners), so once each LISTEN
+ * has taken effect its subscribers get an empty notification to read again
+ * what they watch, and they also poll as a safety net. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +25,55 @@ static int channel_valid(const char *ch)
     return 1;
 }
 
+static void notify_free(void *payload);
+
+static void deliver(struct nmc_db_pool *p, const char *channel, const char *payload)
+{
+    for (struct nmc_db_sub *s = p->subs; s; s = s->next) {
+        if (strcmp(s->channel, channel) != 0)
+            continue;
+        struct nmc_db_notify *nt = nmc_xcalloc(1, sizeof *nt);
+        nmc_strlcpy(nt->channel, channel, sizeof nt->channel);
+        nt->payload = nmc_xstrdup(payload);
+        int r = nmc_rt_send(s->to, nmc_rt_msg_new(NMC_MSG_DB_NOTIFY, nt, notify_free));
+        if (r) {
+            struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_WARN, "db", "db.notify_dropped");
+            nmc_log_str(l, "channel", s->channel);
+            nmc_log_str(l, "actor", nmc_rt_actor_name(s->to));
+            nmc_log_error(l, r, NULL);
+            nmc_log_end(l);
+        }
+    }
+}
+
+struct listened {
+    struct nmc_db_pool *pool;
+    char channel[64];
+};
+
+/* The LISTEN took effect: what was notified before it is lost, so each
+ * subscriber of the channel gets one empty notification and reads again
+ * what it watches (pool.h). */
+static void on_listened(void *ud, int status)
+{
+    struct listened *l = ud;
+    if (status == 0 && !l->pool->closing)
+        deliver(l->pool, l->channel, "");
+    free(l);
+}
+
 static void send_listen(struct nmc_db_conn *c, const char *channel)
 {
     char sql[80];
     snprintf(sql, sizeof sql, "LISTEN \"%s\"", channel);
     struct nmc_db_stmt st = {.name = NULL, .sql = sql, .nparams = 0};
-    nmc_db_conn_send(c, nmc_db_batch_new(&st, 1, 0));
+    struct nmc_db_batch *b = nmc_db_batch_new(&st, 1, 0);
+    struct listened *l = nmc_xcalloc(1, sizeof *l);
+    l->pool = c->pool;
+    nmc_strlcpy(l->channel, channel, sizeof l->channel);
+    b->internal_done = on_listened;
+    b->internal_ud = l;
+    nmc_db_conn_send(c, b);
 }
 
 /* Called when the LISTEN connection is (again) ready. */
@@ -53,21 +97,7 @@ static void notify_free(void *payload)
 
 void nmc_db_listen_deliver(struct nmc_db_pool *p, const PGnotify *n)
 {
-    for (struct nmc_db_sub *s = p->subs; s; s = s->next) {
-        if (strcmp(s->channel, n->relname) != 0)
-            continue;
-        struct nmc_db_notify *nt = nmc_xcalloc(1, sizeof *nt);
-        nmc_strlcpy(nt->channel, n->relname, sizeof nt->channel);
-        nt->payload = nmc_xstrdup(n->extra ? n->extra : "");
-        int r = nmc_rt_send(s->to, nmc_rt_msg_new(NMC_MSG_DB_NOTIFY, nt, notify_free));
-        if (r) {
-            struct nmc_log_rec *l = nmc_log_begin(NMC_LOG_WARN, "db", "db.notify_dropped");
-            nmc_log_str(l, "channel", s->channel);
-            nmc_log_str(l, "actor", nmc_rt_actor_name(s->to));
-            nmc_log_error(l, r, NULL);
-            nmc_log_end(l);
-        }
-    }
+    deliver(p, n->relname, n->extra ? n->extra : "");
 }
 
 static int subscribed(const struct nmc_db_pool *p, const char *channel, const struct nmc_actor *to)

@@ -81,7 +81,10 @@ NMC_MUST_CHECK int nmc_db_txn(struct nmc_db_pool *p, struct nmc_actor *reply_to,
                               const struct nmc_msg *ctx, const struct nmc_db_stmt *stmts, size_t nstmts);
 
 /* LISTEN on channel with a dedicated connection; each notification reaches
- * to as NMC_MSG_DB_NOTIFY with a struct nmc_db_notify payload. */
+ * to as NMC_MSG_DB_NOTIFY with a struct nmc_db_notify payload. Whenever the
+ * LISTEN takes effect (the first time, and after each reconnect of that
+ * connection) to also gets one with an empty payload: what was notified
+ * before is lost, so read again what the channel announces. */
 struct nmc_db_notify {
     char channel[64];
     char *payload; /* owned by the message */

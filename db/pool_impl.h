@@ -53,6 +53,10 @@ struct nmc_db_batch {
     struct nmc_db_op *ops;          /* built when sent, since they depend on the connection */
     size_t nops;                    /* ops[nops] is the Sync */
     size_t op;                      /* the command whose results come next */
+    /* internal work only (reply_to NULL): called once with the outcome,
+     * from nmc_db_batch_finish, before the batch is freed */
+    void (*internal_done)(void *ud, int status);
+    void *internal_ud;
 };
 
 /* A name set: which statements this connection has prepared (or has a

@@ -511,7 +511,15 @@ static void test_db_listen_delivers_and_survives_reconnect(void **state)
     (void)state;
     pool_open(1, 0, 0, 1);
     assert_int_equal(nmc_db_listen(F.pool, "nmc_test_ch", F.actor), 0);
-    notify_until_delivered("first");
+    /* the LISTEN took effect: an empty notification says so, and from then
+     * on one NOTIFY is enough */
+    struct notify_wait subscribed = {""};
+    assert_true(pgtest_run_until(&F.loop, got_notify, &subscribed, 5000));
+    assert_int_equal(F.nmsgs, 1);
+    msgs_clear();
+    pgtest_exec(F.side, "NOTIFY nmc_test_ch, 'first'");
+    struct notify_wait first = {"first"};
+    assert_true(pgtest_run_until(&F.loop, got_notify, &first, 5000));
     msgs_clear();
     pgtest_exec(F.side, "NOTIFY nmc_test_ch, 'second'; NOTIFY other_channel, 'nope'");
     struct notify_wait w = {"second"};
@@ -523,6 +531,8 @@ static void test_db_listen_delivers_and_survives_reconnect(void **state)
     assert_int_equal(nmc_db_pool_connected(F.pool), 1); /* the listener is not a pool connection */
     terminate(backend_running("LISTEN \"nmc_test_ch\"%"));
     msgs_clear();
+    /* subscribed again after the reconnect: announced the same way */
+    assert_true(pgtest_run_until(&F.loop, got_notify, &subscribed, 10000));
     notify_until_delivered("after-reconnect");
 }
 
