@@ -40,6 +40,7 @@ struct reporting {
     int dirty_local;   /* this instance marked days since the last recompute */
     int sweep_ticks;   /* recompute anyway every sweep_every ticks (marks of other instances) */
     int sweep_every;   /* NMC_REPORTING_SWEEP_MS / NMC_REPORTING_ROLLUP_MS, at least 1 */
+    int64_t rollup_started_ms, rollup_resume_ms; /* duty-cycle cap (nmc_reporting_rollup_resume_ms) */
     uint64_t next_id;
     struct report_job live; /* sentinel */
     /* Group commit: events that arrive while a batch is in the database

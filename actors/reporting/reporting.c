@@ -91,7 +91,7 @@
 
 static struct {
     struct nmc_metric *p95, *window;
-    struct nmc_metric *booked, *cancelled, *revenue, *lag, *errors;
+    struct nmc_metric *booked, *cancelled, *revenue, *lag, *errors, *rollup_seconds;
 } M;
 
 static void register_metrics(void)
@@ -111,6 +111,9 @@ static void register_metrics(void)
                               "Now minus created_at of the last domain event reporting applied, when applied", NULL);
     M.errors = nmc_metrics_counter("reporting_projection_errors_total", "Reporting projection failures",
                                    "projector");
+    M.rollup_seconds = nmc_metrics_gauge("reporting_rollup_seconds",
+                                         "Duration of this instance's last daily rollup (the next waits 19 times "
+                                         "as long at least)", NULL);
 }
 
 static void projection_error(const char *projector, int status, const char *message)
@@ -187,6 +190,11 @@ static void on_p95(struct reporting *r, const struct nmc_db_result *res)
 
 /* ---- daily rollups ---------------------------------------------------- */
 
+static int64_t mono_ms(void)
+{
+    return (int64_t)(nmc_clock_mono_ns() / 1000000u);
+}
+
 static void rollup(struct reporting *r)
 {
     static const struct nmc_db_stmt st[] = {
@@ -198,13 +206,22 @@ static void rollup(struct reporting *r)
     if (r->rollup_inflight || nmc_db_txn(r->app->db, r->actor, CK_ROLLUP, NULL, st, NMC_ARRAY_SIZE(st)) != 0)
         return;
     r->rollup_inflight = 1;
+    r->rollup_started_ms = mono_ms();
     r->dirty_local = 0;
     r->sweep_ticks = 0;
+}
+
+int64_t nmc_reporting_rollup_resume_ms(int64_t finished_ms, int64_t took_ms)
+{
+    return finished_ms + NMC_REPORTING_ROLLUP_IDLE_FACTOR * (took_ms > 0 ? took_ms : 0);
 }
 
 static void on_rollup(struct reporting *r, const struct nmc_db_result *res)
 {
     r->rollup_inflight = 0;
+    int64_t now = mono_ms(), took = now - r->rollup_started_ms;
+    r->rollup_resume_ms = nmc_reporting_rollup_resume_ms(now, took);
+    nmc_metrics_set(M.rollup_seconds, NULL, (double)took / 1000.0);
     if (res->status != 0 || res->nresults < 4) {
         projection_error("daily_rollup", res->status != 0 ? res->status : NMC_EDB, res->message);
         r->dirty_local = 1; /* the marks are still there: try again on the next tick */
@@ -437,7 +454,8 @@ static void on_timer(struct reporting *r, uint64_t cookie)
         refresh(r);
     } else {
         r->rollup_timer = 0;
-        if (r->dirty_local || ++r->sweep_ticks >= r->sweep_every)
+        /* the marks wait while the last rollup's idle time runs (duty cap) */
+        if (mono_ms() >= r->rollup_resume_ms && (r->dirty_local || ++r->sweep_ticks >= r->sweep_every))
             rollup(r);
     }
     arm(r, cookie);

@@ -307,6 +307,20 @@ static void test_reporting_batch_plan_shares_statements_and_respects_both_caps(v
     assert_int_equal(nstmts, 0);
 }
 
+/* The rollup's duty cycle: the next one waits 19 times as long as the last
+ * took (at most 5% of the time), so a busy tenant's huge day cannot keep
+ * PostgreSQL recomputing; a quick rollup barely delays the next. */
+static void test_reporting_rollup_resume_caps_the_duty_cycle(void **state)
+{
+    (void)state;
+    assert_int_equal(nmc_reporting_rollup_resume_ms(1000, 0), 1000);
+    assert_int_equal(nmc_reporting_rollup_resume_ms(1000, 2), 1038);
+    assert_int_equal(nmc_reporting_rollup_resume_ms(10000, 3000), 67000); /* 3 s of work: idle 57 s */
+    assert_int_equal(nmc_reporting_rollup_resume_ms(1000, -5), 1000);     /* a clock step back: no wait */
+    int64_t took = 250, done = 5000, next = nmc_reporting_rollup_resume_ms(done, took);
+    assert_true((double)took / (double)(next - done + took) <= 0.05 + 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_reporting_event_build_rejects_malformed_payloads),
         cmocka_unit_test(test_reporting_activity_key_is_tenant_and_utc_quarter_hour),
         cmocka_unit_test(test_reporting_batch_plan_shares_statements_and_respects_both_caps),
+        cmocka_unit_test(test_reporting_rollup_resume_caps_the_duty_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
