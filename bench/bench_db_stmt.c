@@ -28,14 +28,13 @@
 #include <unistd.h>
 
 #include "actors/telephony/telephony_sql.h"
+#include "runtime/clock.h"
 
 #define MAX_COUNT 1000000
 
 static int64_t now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return (int64_t)nmc_clock_mono_ns();
 }
 
 static void sleep_until(int64_t t)

@@ -656,7 +656,7 @@ static void drain_finish(struct outbox *o)
     o->drain_timer = 0;
     struct nmc_log_rec *r = nmc_log_begin(o->nflights > 0 ? NMC_LOG_WARN : NMC_LOG_INFO, "outbox", "outbox.drained");
     nmc_log_int(r, "flights_left_to_lease", (int64_t)o->nflights);
-    nmc_log_int(r, "ms", nmc_clock_now_ms() - o->drain_start_ms);
+    nmc_log_int(r, "ms", (int64_t)(nmc_clock_mono_ns() / 1000000u) - o->drain_start_ms);
     nmc_log_end(r);
     done(o->drained_ud);
 }
@@ -676,7 +676,7 @@ int nmc_outbox_drain(struct nmc_app *app, uint64_t max_ms, void (*done)(void *ud
     o->draining = 1;
     o->drained = done;
     o->drained_ud = ud;
-    o->drain_start_ms = nmc_clock_now_ms();
+    o->drain_start_ms = (int64_t)(nmc_clock_mono_ns() / 1000000u); /* a duration: never the wall clock */
     nmc_rt_timer_cancel(app->rt, o->poll_timer);
     o->poll_timer = 0;
     start_timer(o, max_ms, CK_DRAIN_TIMER, &o->drain_timer);

@@ -69,6 +69,24 @@ static void wait_held(const char *tenant, int64_t want)
     assert_int_equal(held_count(tenant), want);
 }
 
+/* Waits until every outbox event is marked dispatched. */
+static void wait_all_dispatched(void)
+{
+    const char *undispatched = "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL";
+    for (int i = 0; i < 500 && pgtest_int(E.pg, undispatched) != 0; i++)
+        usleep(20000);
+    assert_int_equal(pgtest_int(E.pg, undispatched), 0);
+}
+
+/* SIGTERM, and the instance exits 0. */
+static void stop_ok(struct nmc_proc *p)
+{
+    int code = -1;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(p, &code, &ms), 0);
+    assert_int_equal(code, 0);
+}
+
 /* GET /v1/admin/flags on the instance on port, parsed. */
 static json_t *flags_at(int port)
 {
@@ -134,10 +152,7 @@ static void test_first_sms_gates_pause_at_start_holds_and_resume_sends_once(void
 
     /* restarted without it (config:set PAUSE_OUTBOUND_SMS=false): the held
      * sends leave at start, once each */
-    int code = -1;
-    long ms = 0;
-    assert_int_equal(nmc_proc_stop(&E.nmc, &code, &ms), 0);
-    assert_int_equal(code, 0);
+    stop_ok(&E.nmc);
     nmc_proc_setenv(&E.nmc, "PAUSE_OUTBOUND_SMS", "false");
     assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
     assert_false(paused_here(E.nmc.port));
@@ -282,16 +297,10 @@ static void test_first_sms_gates_pause_is_fleet_wide(void **state)
     assert_true(wait_paused_here(E.nmc.port, 0) < 2000);
     expect_one_each(callers, 3);
     assert_int_equal(held_count(tenant), 0);
-    int code = -1;
-    long ms = 0;
-    assert_int_equal(nmc_proc_stop(&b, &code, &ms), 0);
-    assert_int_equal(code, 0);
+    stop_ok(&b);
     nmc_proc_free(&b);
     /* anything B#1 left unsettled has been delivered by now (lease) */
-    const char *undispatched = "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL";
-    for (int i = 0; i < 500 && pgtest_int(E.pg, undispatched) != 0; i++)
-        usleep(20000);
-    assert_int_equal(pgtest_int(E.pg, undispatched), 0);
+    wait_all_dispatched();
     for (int i = 0; i < 3; i++)
         assert_int_equal(e2e_sms_count(callers[i]), 1);
 }
@@ -503,10 +512,7 @@ static void test_first_sms_gates_tenant_changes_reach_the_next_call(void **state
      * transaction, and CallDetected still reached every consumer: the
      * conversation's ack (it got no copy) let the outbox mark it dispatched */
     assert_true(e2e_metric("conversation_first_reply_intents_total{path=\"webhook_txn\"}") >= fused0 + 1);
-    const char *undispatched = "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL";
-    for (int i = 0; i < 250 && pgtest_int(E.pg, undispatched) != 0; i++)
-        usleep(20000);
-    assert_int_equal(pgtest_int(E.pg, undispatched), 0);
+    wait_all_dispatched();
 
     assert_int_equal(e2e_admin("PATCH", target, "{\"settings\":{\"first_reply_template_in_hours\":"
                                                 "\"IN-2 {business_name}\"}}", resp, sizeof resp), 200);
