@@ -98,6 +98,12 @@ backlog_now() {
     "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL"
 }
 
+# The cluster's WAL so far: records, full-page images, bytes (pg_stat_wal).
+wal_now() {
+  "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -tAF' ' -c \
+    "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"
+}
+
 run_one() {
   local rate=$1 secs=$2
   "$bindir/dropdb" -h "$pgdir/sock" -p "$pgport" -U nmc --if-exists "$db"
@@ -131,8 +137,9 @@ run_one() {
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
   local senders=()
   if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
-  local out nmc0 pg0 nmc1 pg1 hz
+  local out nmc0 pg0 nmc1 pg1 hz wal0 wal1
   hz=$(getconf CLK_TCK)
+  wal0=$(wal_now)
   nmc0=$(ticks "$npid") pg0=$(pg_ticks)
   out=$("$build/bench_first_sms" --port "$port" --emulator-port "$emu" --rate "$rate" --duration "$secs" \
     --pid "$npid" --token "$token" --to "$business" --tenants "$tenants" "${senders[@]}")
@@ -150,6 +157,7 @@ run_one() {
   done
   drain_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   nmc1=$(ticks "$npid") pg1=$(pg_ticks)
+  wal1=$(wal_now)
   if [ "${NMC_BENCH_PGSS:-0}" = 1 ]; then
     "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -P pager=off -c \
       "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
@@ -181,6 +189,10 @@ run_one() {
   # CPU per call over the whole run (sending, draining): what a core buys
   awk -v n=$((rate * secs)) -v a=$((nmc1 - nmc0)) -v b=$((pg1 - pg0)) -v hz="$hz" 'BEGIN {
     printf "  \"nmc_cpu_ms_per_call\": %.3f, \"postgres_cpu_ms_per_call\": %.3f,\n", a * 1000 / hz / n, b * 1000 / hz / n }'
+  # WAL per call over the same span: records, full-page images (a page's
+  # first change after a checkpoint), bytes
+  echo "$wal0 $wal1" | awk -v n=$((rate * secs)) '{
+    printf "  \"wal_per_call\": {\"records\": %.1f, \"fpi\": %.2f, \"bytes\": %.0f},\n", ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / n }'
   printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
     "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
 }

@@ -14,7 +14,7 @@
  *   AppointmentCancelled: cancelled_at (retried until its booking is
  *     projected), kpi_appointments_cancelled_total.
  * On instances that run workers it refreshes slo_first_sms_p95_seconds every
- * 10 s (P95 over the last 15 minutes of first_responses, database time,
+ * 10 s (P95 over the first_responses triggered in the last 15 minutes, database time,
  * at most the newest NMC_REPORTING_SLO_MAX_SAMPLES of them) and
  * recomputes dirty (tenant, day) rollups into reporting_daily every
  * NMC_REPORTING_ROLLUP_MS (default 5000; every second cost a day's

@@ -3,7 +3,8 @@
  * Routes (registered when app->http is not NULL):
  *   POST /webhooks/twilio/voice-status    -> CallDetected when the call was missed
  *   POST /webhooks/twilio/sms             -> InboundSmsReceived
- *   POST /webhooks/twilio/message-status  -> messages.status, forward only
+ *   POST /webhooks/twilio/message-status  -> messages.status, forward only, of
+ *                                            the message named by ?mid= (ours)
  * Each request is signature-checked first (X-Twilio-Signature over
  * PUBLIC_BASE_URL + target), then handed to the actor "telephony", which
  * writes webhook_events (dedupe) and the outbox event in one transaction,

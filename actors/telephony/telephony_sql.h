@@ -86,13 +86,15 @@
     NMC_TELEPHONY_SQL_RESULT
 
 /* $1 event key, $2 payload, $3 our message id (?mid=, may be NULL),
- * $4 MessageSid, $5 MessageStatus, $6 ErrorCode. The status moves forward
- * only (nmc_sms_status_advances, migration 0012); 21610 ("the recipient
- * replied STOP") records the opt-out in the same transaction. */
+ * $4 MessageSid, $5 MessageStatus, $6 ErrorCode. The message is found by
+ * our id only (every send carries it in its StatusCallback URL; provider_sid
+ * has no index, so that these updates stay heap-only: migration 0040): a
+ * callback without one is stored and changes nothing. The status moves
+ * forward only (nmc_sms_status_advances, migration 0012); 21610 ("the
+ * recipient replied STOP") records the opt-out in the same transaction. */
 #define NMC_TELEPHONY_SQL_STATUS \
     "WITH msg AS (" \
-    "  SELECT id, tenant_id, to_e164 FROM messages" \
-    "  WHERE ($3::uuid IS NOT NULL AND id = $3::uuid) OR ($3::uuid IS NULL AND provider_sid = $4::text) LIMIT 1)," \
+    "  SELECT id, tenant_id, to_e164 FROM messages WHERE id = $3::uuid)," \
     " wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
     "  VALUES ('twilio', $1, (SELECT tenant_id FROM msg), $2::jsonb)" \
@@ -100,6 +102,7 @@
     " up AS (" \
     "  UPDATE messages m SET" \
     "    status = CASE WHEN nmc_sms_status_advances(m.status, $5::text) THEN $5::text ELSE m.status END," \
+    "    hold_reason = CASE WHEN nmc_sms_status_advances(m.status, $5::text) THEN NULL ELSE m.hold_reason END," \
     "    provider_sid = COALESCE(m.provider_sid, $4::text)," \
     "    error_code = COALESCE($6::text, m.error_code)," \
     "    queued_at = CASE WHEN m.queued_at IS NULL AND nmc_sms_status_rank($5::text) >= 10" \

@@ -64,6 +64,28 @@ static int64_t fakes_stat(const char *name)
     return v;
 }
 
+/* Every send carries our id in its StatusCallback URL (?mid=); a callback
+ * without it (not one of our sends' callbacks) is stored and answered 200,
+ * and changes no message: messages are found by our id only (migration
+ * 0040 dropped the index on provider_sid). */
+static void test_first_sms_faults_status_callback_without_our_id_changes_nothing(void **state)
+{
+    (void)state;
+    char caller[20], mid[40], sid[40], st[24];
+    e2e_caller(caller);
+    call_from(caller);
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    first_reply_ids(caller, mid, sid);
+    struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "MessageSid", sid }, { "MessageStatus", "sent" } };
+    assert_int_equal(e2e_webhook("/webhooks/twilio/message-status", kv, NMC_ARRAY_SIZE(kv)), 200);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM webhook_events WHERE event_id LIKE 'status:%s:%%'", sid), 1);
+    message_status(mid, st);
+    assert_string_equal(st, "queued");
+    assert_int_equal(e2e_status_callback(mid, sid, "delivered", NULL), 200); /* with it: applied */
+    message_status(mid, st);
+    assert_string_equal(st, "delivered");
+}
+
 static void test_first_sms_faults_status_callbacks_out_of_order_never_regress(void **state)
 {
     (void)state;
@@ -253,6 +275,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_sms_faults_status_callbacks_out_of_order_never_regress),
+        cmocka_unit_test(test_first_sms_faults_status_callback_without_our_id_changes_nothing),
         cmocka_unit_test(test_first_sms_faults_twilio_5xx_then_success_sends_once),
         cmocka_unit_test(test_first_sms_faults_answer_lost_after_accept_is_adopted),
         cmocka_unit_test(test_first_sms_faults_twilio_down_breaker_opens_nothing_lost),

@@ -4,7 +4,10 @@
  * first_responses view shows it; nmc_conv_mark_sent sets first_queued_at
  * once and writes FirstReplySent once, also when two sessions mark the same
  * send at the same time; a message that is not a first reply gets neither;
- * a reply held for compliance is timed from its release. */
+ * a reply held for compliance is timed from its release. Migration 0040:
+ * marking a send and a status callback's update are heap-only (no index of
+ * messages names a column they change); status 'held' goes with a hold
+ * reason and nothing else does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +203,81 @@ static void test_first_response_compliance_release_restarts_the_clock(void **sta
     free(msg);
 }
 
+/* In one transaction, pg_stat_xact_user_tables counts that transaction's
+ * updates of messages and how many of them were heap-only (HOT). */
+static void assert_updates_heap_only(PGconn *c, int64_t expected)
+{
+    char *v = pgtest_value(c, "SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_xact_user_tables"
+                              " WHERE relname = 'messages'");
+    assert_non_null(v);
+    long long upd = -1, hot = -1;
+    assert_int_equal(sscanf(v, "%lld %lld", &upd, &hot), 2);
+    assert_int_equal(upd, expected);
+    assert_int_equal(hot, expected);
+    free(v);
+}
+
+static void test_first_response_send_updates_are_heap_only(void **state)
+{
+    (void)state;
+    char *msg = first_reply("CAfr0004", "now()");
+    PGconn *c = pgtest_connect(F.url);
+    pgtest_exec(c, "BEGIN");
+    char *ms = mark_sent_on(c, msg); /* queued: status, provider_sid, queued_at, first_queued_at */
+    assert_non_null(ms);
+    free(ms);
+    char sql[512];
+    snprintf(sql, sizeof sql, /* a status callback's update (actors/telephony/telephony_sql.h) */
+             "UPDATE messages m SET status = CASE WHEN nmc_sms_status_advances(m.status, 'delivered')"
+             " THEN 'delivered' ELSE m.status END, hold_reason = CASE WHEN nmc_sms_status_advances(m.status,"
+             " 'delivered') THEN NULL ELSE m.hold_reason END, updated_at = now() WHERE m.id = '%s'",
+             msg);
+    pgtest_exec(c, sql);
+    assert_updates_heap_only(c, 2);
+    pgtest_exec(c, "COMMIT");
+    PQfinish(c);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM messages WHERE id = '%s' AND status = 'delivered'", msg);
+    assert_int_equal(num(sql), 1);
+    free(msg);
+}
+
+/* A message is 'held' exactly when it says why: the database refuses
+ * either without the other, and a keyword reply held by the pause records
+ * 'pause' (nmc_conv_release_held releases by that reason). */
+static void test_first_response_held_goes_with_a_reason(void **state)
+{
+    (void)state;
+    char *conv = pgtest_value(F.db, "SELECT conversation_id FROM messages LIMIT 1");
+    const char *bad[] = { "'held', NULL", "'pending', 'pause'" };
+    for (size_t i = 0; i < 2; i++) {
+        char sql[768];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO messages (tenant_id, conversation_id, direction, kind, dedupe_key, from_e164, to_e164,"
+                 " body, status, hold_reason) VALUES ('%s', '%s', 'outbound', 'reply', 'bad-hold:%zu', '%s', '%s',"
+                 " 'x', %s)",
+                 F.tenant, conv, i, BUSINESS, CALLER, bad[i]);
+        PGresult *r = PQexec(F.db, sql);
+        assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+        assert_string_equal(PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME), "messages_held_has_reason");
+        PQclear(r);
+    }
+    char sql[768];
+    snprintf(sql, sizeof sql,
+             "SELECT message_status FROM nmc_conv_keyword('%s', '%s', '%s', 'SMkw0001', 'HELP', NULL, 'Help text',"
+             " 'help', 'held', NULL, 'corr', 'cause')",
+             F.tenant, CALLER, BUSINESS);
+    char *st = pgtest_value(F.db, sql);
+    assert_string_equal(st, "held");
+    free(st);
+    assert_int_equal(num("SELECT count(*) FROM messages WHERE dedupe_key = 'kw:SMkw0001' AND hold_reason = 'pause'"),
+                     1);
+    assert_true(num("SELECT nmc_conv_release_held()") >= 1);
+    assert_int_equal(num("SELECT count(*) FROM messages WHERE dedupe_key = 'kw:SMkw0001' AND status = 'retry'"
+                         " AND hold_reason IS NULL"),
+                     1);
+    free(conv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +285,8 @@ int main(void)
         cmocka_unit_test(test_first_response_concurrent_marks_write_one_event),
         cmocka_unit_test(test_first_response_not_for_other_messages),
         cmocka_unit_test(test_first_response_compliance_release_restarts_the_clock),
+        cmocka_unit_test(test_first_response_send_updates_are_heap_only),
+        cmocka_unit_test(test_first_response_held_goes_with_a_reason),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
