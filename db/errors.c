@@ -3,6 +3,7 @@
  * table is the one place that knows PostgreSQL's error classes. */
 #include <string.h>
 #include "db/pool.h"
+#include "runtime/buf.h"
 
 struct state_map {
     const char *sqlstate;
@@ -42,4 +43,22 @@ const char *nmc_db_get(const PGresult *r, int row, int col)
     if (PQgetisnull(r, row, col))
         return NULL;
     return PQgetvalue(r, row, col);
+}
+
+int nmc_db_array_append(struct nmc_buf *b, const char *v)
+{
+    int rc = b->len > 0 && b->data[b->len - 1] != '{' ? nmc_buf_puts(b, ",") : 0;
+    if (rc != 0 || v == NULL)
+        return rc != 0 ? rc : nmc_buf_puts(b, "NULL");
+    rc = nmc_buf_puts(b, "\"");
+    for (const char *s = v; rc == 0 && *s != '\0';) {
+        size_t run = strcspn(s, "\"\\");
+        rc = nmc_buf_append(b, s, run);
+        s += run;
+        if (rc == 0 && *s != '\0') {
+            char esc[2] = { '\\', *s++ };
+            rc = nmc_buf_append(b, esc, 2);
+        }
+    }
+    return rc != 0 ? rc : nmc_buf_puts(b, "\"");
 }

@@ -103,4 +103,11 @@ int nmc_db_error_from_sqlstate(const char *sqlstate);
 /* Result helpers: text value or NULL for SQL NULL / out of range. */
 const char *nmc_db_get(const PGresult *r, int row, int col);
 
+/* Appends v to b as the next element of a one-dimensional array literal
+ * (text form, e.g. a $1::text[] parameter): a comma unless b ends with
+ * '{', then v double-quoted with '"' and '\\' escaped, or NULL for v ==
+ * NULL. The caller writes the braces. 0 or NMC_ETOOBIG (b's cap). */
+struct nmc_buf;
+int nmc_db_array_append(struct nmc_buf *b, const char *v);
+
 #endif

@@ -26,6 +26,7 @@
 #include "providers/breaker.h"
 #include "providers/http.h"
 #include "providers/twilio.h"
+#include "runtime/buf.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
@@ -34,7 +35,11 @@
 #define BODY_MAX 1601
 
 enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE, JOB_COMPLIANCE };
-enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE, J_FLAGS, J_CLAIM };
+enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE, J_FLAGS, J_CLAIM,
+                 J_MARK_GROUP };
+
+#define MARKS_MAX 128     /* sends marked by one statement (NMC_CONV_SQL_MARK_SENT) */
+#define MARKS_INFLIGHT 2  /* such statements in flight before the next group waits and grows */
 
 struct job {
     struct conversation *cv;
@@ -64,7 +69,11 @@ struct job {
     char msg_kind[24];
     int compliance_ok, opted_out;
     int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
-    int marking_sent;          /* the J_MARK in flight is nmc_conv_mark_sent */
+    int marking_sent;          /* the J_MARK in flight is NMC_CONV_SQL_MARK_SENT */
+    char sent_status[24], sent_sid[64]; /* Twilio's answer, for that mark */
+    struct job *mark_next;     /* waiting in cv->marks */
+    struct job **group;        /* J_MARK_GROUP (a bare carrier): the jobs its statement marks */
+    size_t ngroup;
     int leased;                /* its events were inserted leased to our outbox */
     int cached;                /* the intent was rendered from the tenant cache (version below) */
     char tenant_version[24];
@@ -86,6 +95,9 @@ struct conversation {
     uint64_t provider_timer, flags_timer;
     struct job *jobs;
     size_t njobs;
+    struct job *marks, **marks_tail; /* sends Twilio accepted, to be marked by the next group */
+    size_t nmarks;
+    int marks_inflight;
     struct nmc_conversation_batch *batch; /* jobs of one loop turn share round trips (batch.h) */
     struct nmc_tenant_cache *tenants;     /* what a first reply needs of a tenant (tenant_cache.h) */
 };
@@ -146,6 +158,7 @@ static void job_free(struct job *j)
         j->next->prev = j->prev;
     nmc_metrics_set(M.jobs, NULL, (double)--cv->njobs);
     free(j->inbound_body);
+    free(j->group);
     nmc_trace_span_end(j->span);
     free(j);
 }
@@ -744,19 +757,76 @@ static void mark(struct job *j, const char *status, const char *code, const char
         job_finish(j, rc, "mark not submitted");
 }
 
+/* Twilio accepted j's send: j waits in cv->marks for the next group
+ * (marks_flush), which marks every send of a loop turn or more in one
+ * statement of one asynchronous-commit transaction. */
+static void marks_flush(struct conversation *cv, int force);
+
 static void mark_sent(struct job *j, const char *status, const char *sid)
 {
+    struct conversation *cv = j->cv;
+    nmc_strlcpy(j->sent_status, status, sizeof j->sent_status);
+    nmc_strlcpy(j->sent_sid, sid != NULL ? sid : "", sizeof j->sent_sid);
+    j->state = J_MARK;
+    j->marking_sent = 1;
+    j->mark_next = NULL;
+    *cv->marks_tail = j;
+    cv->marks_tail = &j->mark_next;
+    if (++cv->nmarks >= MARKS_MAX)
+        marks_flush(cv, 1);
+}
+
+/* Sends up to MARKS_MAX waiting marks as one NMC_CONV_SQL_MARK_SENT, when
+ * fewer than MARKS_INFLIGHT are in flight or force. The statement's values
+ * are array literals of the jobs' values, in the group's order. */
+static void marks_flush(struct conversation *cv, int force)
+{
+    if (cv->marks == NULL || (!force && cv->marks_inflight >= MARKS_INFLIGHT))
+        return;
+    struct job *g = nmc_xcalloc(1, sizeof *g); /* a bare carrier for the cookie */
+    job_link(cv, g);
+    g->state = J_MARK_GROUP;
+    g->group = nmc_xcalloc(cv->nmarks, sizeof *g->group);
+    struct nmc_buf a[5] = { { 0 } };
+    for (int k = 0; k < 5; k++)
+        nmc_buf_puts(&a[k], "{");
+    while (cv->marks != NULL && g->ngroup < MARKS_MAX) {
+        struct job *j = cv->marks;
+        cv->marks = j->mark_next;
+        cv->nmarks--;
+        g->group[g->ngroup++] = j;
+        nmc_db_array_append(&a[0], j->message_id);
+        nmc_db_array_append(&a[1], j->sent_status);
+        nmc_db_array_append(&a[2], j->sent_sid[0] != '\0' ? j->sent_sid : NULL);
+        nmc_db_array_append(&a[3], j->ctx.correlation_id);
+        nmc_db_array_append(&a[4], j->event_id);
+    }
+    if (cv->marks == NULL)
+        cv->marks_tail = &cv->marks;
+    for (int k = 0; k < 5; k++)
+        nmc_buf_puts(&a[k], "}");
+    int64_t lease = 0;
+    const char *owner = nmc_outbox_lease_owner(cv->app, &lease);
     char lease_ms[24];
+    snprintf(lease_ms, sizeof lease_ms, "%lld", (long long)lease);
+    for (size_t i = 0; i < g->ngroup; i++)
+        g->group[i]->leased = owner != NULL;
+    g->ctx = g->group[0]->ctx;
     struct nmc_db_stmt st[2] = {
         { "conv_async_commit", NMC_CONV_SQL_ASYNC_COMMIT, 0, { NULL } },
-        { "conv_mark_sent", NMC_CONV_SQL_MARK_SENT, 5,
-          { j->message_id, status, sid, j->ctx.correlation_id, j->event_id } },
+        { "conv_mark_sent", NMC_CONV_SQL_MARK_SENT, 7,
+          { a[0].data, a[1].data, a[2].data, a[3].data, a[4].data, owner, lease_ms } },
     };
-    lease_params(j, &st[1], lease_ms, sizeof lease_ms);
-    j->marking_sent = 1;
-    int rc = submit(j, J_MARK, st, 2, 1);
-    if (rc != 0)
-        job_finish(j, rc, "mark not submitted");
+    int rc = submit(g, J_MARK_GROUP, st, 2, 1);
+    for (int k = 0; k < 5; k++)
+        nmc_buf_free(&a[k]);
+    if (rc != 0) {
+        for (size_t i = 0; i < g->ngroup; i++)
+            job_finish(g->group[i], rc, "mark not submitted");
+        job_free(g);
+        return;
+    }
+    cv->marks_inflight++;
 }
 
 /* Transport failures before Twilio can have seen the request are safe to
@@ -798,8 +868,8 @@ static void on_marked(struct job *j, const struct nmc_db_result *res)
     const PGresult *r = res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
     const char *st = col(r, 0);
     if (j->marking_sent) {
-        /* nmc_conv_mark_sent answers the first response's milliseconds when
-         * this commit recorded it (and emitted FirstReplySent), else NULL */
+        /* the group's row for this send, if any: the first response's
+         * milliseconds when this commit recorded it (and FirstReplySent) */
         if (st != NULL) {
             nmc_metrics_inc(M.first_replies);
             hand_over(j, r, 1, "FirstReplySent");
@@ -934,10 +1004,69 @@ static void on_compliance_released(struct job *j, const PGresult *r)
     job_finish(j, 0, NULL);
 }
 
+/* A mark group's outcome, to each of its jobs as if it had been marked
+ * alone: its row of the statement (copied into a result of its own) or
+ * none. When the statement failed (a bad value of one send fails them all)
+ * each job is marked again in a group of its own. */
+static void on_marks(struct conversation *cv, struct job *g, const struct nmc_db_result *res)
+{
+    cv->marks_inflight--;
+    if (res->status != 0 && res->failed_stmt >= 0 && g->ngroup > 1) {
+        while (cv->marks != NULL) /* what waits goes first, so that each of these goes alone */
+            marks_flush(cv, 1);
+        for (size_t i = 0; i < g->ngroup; i++) {
+            struct job *j = g->group[i];
+            mark_sent(j, j->sent_status, j->sent_sid);
+            marks_flush(cv, 1);
+        }
+    } else if (res->status != 0) {
+        for (size_t i = 0; i < g->ngroup; i++)
+            job_finish(g->group[i], res->status, res->message);
+    } else {
+        const PGresult *r = res->nresults > 0 ? res->results[res->nresults - 1] : NULL;
+        int *row = nmc_xcalloc(g->ngroup, sizeof *row);
+        for (int k = 0; r != NULL && k < PQntuples(r); k++) {
+            const char *i = nmc_db_get(r, k, 5);
+            long n = i != NULL ? strtol(i, NULL, 10) : 0;
+            if (n >= 1 && (size_t)n <= g->ngroup)
+                row[n - 1] = k + 1;
+        }
+        for (size_t i = 0; i < g->ngroup; i++) {
+            struct nmc_db_result one;
+            memset(&one, 0, sizeof one);
+            one.failed_stmt = -1;
+            one.latency_ns = res->latency_ns;
+            PGresult *mine = row[i] > 0 ? PQcopyResult(r, PG_COPYRES_ATTRS) : NULL;
+            for (int c = 0; mine != NULL && c < PQnfields(r); c++) {
+                int isnull = PQgetisnull(r, row[i] - 1, c);
+                if (!PQsetvalue(mine, 0, c, isnull ? NULL : PQgetvalue(r, row[i] - 1, c),
+                                isnull ? -1 : PQgetlength(r, row[i] - 1, c))) {
+                    PQclear(mine);
+                    mine = NULL;
+                }
+            }
+            if (row[i] > 0 && mine == NULL) { /* out of memory: the outbox delivers the event after its lease */
+                nmc_outbox_wake(cv->app->rt);
+                g->group[i]->leased = 0;
+            }
+            if (mine != NULL)
+                one.results[one.nresults++] = mine;
+            on_marked(g->group[i], &one);
+            PQclear(mine);
+        }
+        free(row);
+    }
+    job_free(g);
+}
+
 /* ---- dispatch ---- */
 
 static void job_db_result(struct conversation *cv, struct job *j, const struct nmc_db_result *res)
 {
+    if (j->state == J_MARK_GROUP) {
+        on_marks(cv, j, res);
+        return;
+    }
     if (j->state == J_FLAGS) {
         job_free(j);
         on_flags_loaded(cv, res);
@@ -1043,8 +1172,10 @@ static void on_message(struct nmc_actor *self, struct nmc_msg *msg, void *state)
         break;
     }
     /* everything of this turn has been seen: its database work goes out together */
-    if (nmc_rt_actor_depth(self) == 0)
+    if (nmc_rt_actor_depth(self) == 0) {
+        marks_flush(cv, 0);
         nmc_conversation_batch_flush(cv->batch);
+    }
 }
 
 /* ---- pause ---- */
@@ -1293,6 +1424,7 @@ int nmc_conversation_init(struct nmc_app *app)
     cv->paused = 1; /* until ops_flags is read (apply_pause) */
     app->ops_flags_pending = 1;
     cv->tenants = nmc_tenant_cache_new();
+    cv->marks_tail = &cv->marks;
     const char *base = app->cfg->public_base_url != NULL ? app->cfg->public_base_url : "";
     size_t n = nmc_strlcpy(cv->base_url, base, sizeof cv->base_url);
     while (n > 0 && cv->base_url[n - 1] == '/')

@@ -40,11 +40,45 @@
     "SELECT message_id, message_status FROM nmc_conv_keyword($1::uuid, $2, $3, $4, $5, $6::boolean, $7, $8, $9," \
     " $10::bigint, $11, $12)"
 
-/* No row, or (first response ms, then the FirstReplySent it inserted as in
- * NMC_CONV_SQL_FIRST_REPLY's columns 5-8), leased to $6 for $7 ms. */
+/* Marks sends Twilio accepted, set-based: element i of $1 message ids,
+ * $2 statuses, $3 SIDs, $4 correlation and $5 causation ids is one send.
+ * For each: the status moves forward only, the SID and queued_at are set
+ * once, and a first reply gets first_queued_at once, with FirstReplySent
+ * (leased to $6 for $7 ms): the CTE "old" locks the rows and reads
+ * first_queued_at as it was (the latest committed version, READ COMMITTED),
+ * so two marks of one send, in one statement or in two sessions, write one
+ * event. One row per event written: (first response ms, the event as in
+ * NMC_CONV_SQL_FIRST_REPLY's columns 5-8, i: 1-based position in the
+ * arrays). One statement for a whole group: per send it costs a quarter of
+ * a statement of its own (bench/README.md). Was nmc_conv_mark_sent
+ * (migration 0040), which 0041 drops. */
 #define NMC_CONV_SQL_MARK_SENT \
-    "SELECT first_response_ms, ev_id, ev_event_id, ev_payload, ev_created_ms FROM nmc_conv_mark_sent(" \
-    "$1::uuid, $2, $3, $4, $5, $6, $7::bigint)"
+    "WITH req AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])" \
+    "   WITH ORDINALITY AS r(message_id, status, sid, correlation, causation, i))," \
+    " old AS (SELECT o.id, o.first_queued_at FROM messages o WHERE o.id = ANY($1::uuid[]) ORDER BY o.id FOR UPDATE)," \
+    " up AS (UPDATE messages u SET" \
+    "   status = CASE WHEN nmc_sms_status_advances(u.status, r.status) THEN r.status ELSE u.status END," \
+    "   hold_reason = CASE WHEN nmc_sms_status_advances(u.status, r.status) THEN NULL ELSE u.hold_reason END," \
+    "   provider_sid = COALESCE(u.provider_sid, r.sid), queued_at = COALESCE(u.queued_at, now())," \
+    "   first_queued_at = CASE WHEN u.triggered_at IS NOT NULL THEN COALESCE(u.first_queued_at, u.queued_at, now()) END," \
+    "   attempts = u.attempts + 1, error_code = NULL, error_message = NULL, updated_at = now()" \
+    "  FROM old JOIN req r ON r.message_id = old.id WHERE u.id = old.id" \
+    "  RETURNING u.id, u.tenant_id, u.conversation_id, u.to_e164, u.provider_sid, u.triggered_at, u.first_queued_at," \
+    "   old.first_queued_at AS was, r.i, r.correlation, r.causation)," \
+    " ev AS (INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
+    "   locked_by, locked_until, attempts)" \
+    "  SELECT 'FirstReplySent', 1, jsonb_build_object('tenant_id', up.tenant_id, 'conversation_id', up.conversation_id," \
+    "   'message_id', up.id, 'to', up.to_e164, 'provider_sid', up.provider_sid," \
+    "   'triggered_at', nmc_utc_text(up.triggered_at), 'queued_at', nmc_utc_text(up.first_queued_at)," \
+    "   'first_response_ms', (extract(epoch FROM up.first_queued_at - up.triggered_at) * 1000)::bigint)," \
+    "   up.tenant_id, up.correlation, up.causation, $6::text," \
+    "   CASE WHEN $6::text IS NOT NULL THEN now() + $7::bigint * interval '1 millisecond' END," \
+    "   CASE WHEN $6::text IS NOT NULL THEN 1 ELSE 0 END" \
+    "  FROM up WHERE up.triggered_at IS NOT NULL AND up.was IS NULL" \
+    "  RETURNING id, event_id, payload, created_at)" \
+    " SELECT (extract(epoch FROM up.first_queued_at - up.triggered_at) * 1000)::bigint, ev.id, ev.event_id," \
+    "  ev.payload::text, (extract(epoch FROM ev.created_at) * 1000)::bigint, up.i" \
+    " FROM ev JOIN up ON up.id = (ev.payload->>'message_id')::uuid"
 
 #define NMC_CONV_SQL_MARK_FAILED "SELECT nmc_conv_mark_failed($1::uuid, $2, $3, $4, $5::boolean)"
 

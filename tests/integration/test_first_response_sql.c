@@ -1,9 +1,10 @@
 /* The first-response tracker on the message (migration 0038, owner: perf
  * engineer), against a real PostgreSQL with every migration applied:
  * nmc_conv_first_reply stamps the trigger on the message and the
- * first_responses view shows it; nmc_conv_mark_sent sets first_queued_at
- * once and writes FirstReplySent once, also when two sessions mark the same
- * send at the same time; a message that is not a first reply gets neither;
+ * first_responses view shows it; marking the send (NMC_CONV_SQL_MARK_SENT,
+ * set-based) sets first_queued_at once and writes FirstReplySent once, also
+ * when two sessions mark the same send at the same time and when one
+ * statement marks it twice; a message that is not a first reply gets neither;
  * a reply held for compliance is timed from its release. Migration 0040:
  * marking a send and a status callback's update are heap-only (no index of
  * messages names a column they change); status 'held' goes with a hold
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/conversation/conversation_sql.h"
 #include "db/migrate.h"
 #include "tests/support/pgtest.h"
 
@@ -47,13 +49,33 @@ static char *first_reply(const char *sid, const char *triggered_at)
     return id;
 }
 
+/* NMC_CONV_SQL_MARK_SENT for the sends of ids (an array literal, statuses
+ * and SIDs alike; correlation and causation ids made up, no lease). */
+static PGresult *mark_sends(PGconn *c, const char *ids, const char *statuses, const char *sids, int n)
+{
+    char corr[256] = "{", cause[256] = "{";
+    for (int i = 0; i < n; i++) {
+        strcat(corr, i > 0 ? ",corr" : "corr");
+        strcat(cause, i > 0 ? ",cause" : "cause");
+    }
+    strcat(corr, "}");
+    strcat(cause, "}");
+    const char *v[7] = { ids, statuses, sids, corr, cause, NULL, "0" };
+    return PQexecParams(c, NMC_CONV_SQL_MARK_SENT, 7, NULL, v, NULL, NULL, 0);
+}
+
+/* Marks msg's send queued alone: its first response ms when this mark
+ * recorded it (malloc'd), else NULL. */
 static char *mark_sent_on(PGconn *c, const char *msg)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT first_response_ms FROM nmc_conv_mark_sent('%s', 'queued', 'SM%.30s', 'corr', 'cause', NULL, 0)",
-             msg, msg);
-    return pgtest_value(c, sql);
+    char ids[64], sids[64];
+    snprintf(ids, sizeof ids, "{%s}", msg);
+    snprintf(sids, sizeof sids, "{SM%.30s}", msg);
+    PGresult *r = mark_sends(c, ids, "{queued}", sids, 1);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    char *v = PQntuples(r) > 0 ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+    PQclear(r);
+    return v;
 }
 
 static int64_t first_reply_sent_events(const char *msg)
@@ -129,10 +151,10 @@ static void test_first_response_concurrent_marks_write_one_event(void **state)
     char *ms = mark_sent_on(a, msg);
     assert_non_null(ms);
     free(ms);
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT first_response_ms FROM nmc_conv_mark_sent('%s', 'queued', 'SMother', 'corr', 'cause', NULL, 0)", msg);
-    assert_int_equal(PQsendQuery(b, sql), 1); /* blocks on a's row lock */
+    char ids[64];
+    snprintf(ids, sizeof ids, "{%s}", msg);
+    const char *v[7] = { ids, "{queued}", "{SMother}", "{corr}", "{cause}", NULL, "0" };
+    assert_int_equal(PQsendQueryParams(b, NMC_CONV_SQL_MARK_SENT, 7, NULL, v, NULL, NULL, 0), 1); /* blocks on a's row lock */
     pgtest_exec(F.db, "SELECT pg_sleep(0.2)");
     pgtest_exec(a, "COMMIT");
     PGresult *r = PQgetResult(b);
@@ -201,6 +223,52 @@ static void test_first_response_compliance_release_restarts_the_clock(void **sta
     assert_true(atoll(ms) < 60000);
     free(ms);
     free(msg);
+}
+
+/* One statement marks several sends: each first reply once (a send listed
+ * twice gets one event), a reply that is not a first reply gets none, and
+ * each row names its send's position in the arrays. */
+static void test_first_response_group_marks_each_send_once(void **state)
+{
+    (void)state;
+    char *a = first_reply("CAfr0010", "now() - interval '1 second'");
+    char *b = first_reply("CAfr0011", "now()");
+    char *conv = pgtest_value(F.db, "SELECT conversation_id FROM messages LIMIT 1");
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO messages (tenant_id, conversation_id, direction, kind, dedupe_key, from_e164, to_e164, body,"
+             " status) VALUES ('%s', '%s', 'outbound', 'reply', 'reply:group', '%s', '%s', 'On our way', 'pending')"
+             " RETURNING id",
+             F.tenant, conv, BUSINESS, CALLER);
+    char *c = pgtest_value(F.db, sql);
+    char ids[256];
+    snprintf(ids, sizeof ids, "{%s,%s,%s,%s}", c, a, b, a);
+    PGresult *r = mark_sends(F.db, ids, "{queued,queued,accepted,queued}", "{SMg1,SMg2,SMg3,SMg2}", 4);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 2);
+    int seen_a = 0, seen_b = 0;
+    for (int k = 0; k < 2; k++) {
+        int i = atoi(PQgetvalue(r, k, 5));
+        seen_a += i == 2 || i == 4;
+        seen_b += i == 3;
+        assert_false(PQgetisnull(r, k, 1)); /* the event's outbox id */
+    }
+    assert_int_equal(seen_a, 1);
+    assert_int_equal(seen_b, 1);
+    PQclear(r);
+    assert_int_equal(first_reply_sent_events(a), 1);
+    assert_int_equal(first_reply_sent_events(b), 1);
+    assert_int_equal(first_reply_sent_events(c), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(status || ':' || provider_sid, ' ' ORDER BY provider_sid) FROM messages"
+             " WHERE id IN ('%s', '%s', '%s')", a, b, c);
+    char *st = pgtest_value(F.db, sql);
+    assert_string_equal(st, "queued:SMg1 queued:SMg2 accepted:SMg3");
+    free(st);
+    free(a);
+    free(b);
+    free(c);
+    free(conv);
 }
 
 /* In one transaction, pg_stat_xact_user_tables counts that transaction's
@@ -285,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_first_response_concurrent_marks_write_one_event),
         cmocka_unit_test(test_first_response_not_for_other_messages),
         cmocka_unit_test(test_first_response_compliance_release_restarts_the_clock),
+        cmocka_unit_test(test_first_response_group_marks_each_send_once),
         cmocka_unit_test(test_first_response_send_updates_are_heap_only),
         cmocka_unit_test(test_first_response_held_goes_with_a_reason),
     };
