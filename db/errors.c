@@ -62,3 +62,18 @@ int nmc_db_array_append(struct nmc_buf *b, const char *v)
     }
     return rc != 0 ? rc : nmc_buf_puts(b, "\"");
 }
+
+PGresult *nmc_db_result_row(const PGresult *r, int row)
+{
+    if (r == NULL || row < 0 || row >= PQntuples(r))
+        return NULL;
+    PGresult *one = PQcopyResult(r, PG_COPYRES_ATTRS);
+    for (int c = 0; one != NULL && c < PQnfields(r); c++) {
+        int isnull = PQgetisnull(r, row, c);
+        if (!PQsetvalue(one, 0, c, isnull ? NULL : PQgetvalue(r, row, c), isnull ? -1 : PQgetlength(r, row, c))) {
+            PQclear(one);
+            one = NULL;
+        }
+    }
+    return one;
+}

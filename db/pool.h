@@ -103,6 +103,11 @@ int nmc_db_error_from_sqlstate(const char *sqlstate);
 /* Result helpers: text value or NULL for SQL NULL / out of range. */
 const char *nmc_db_get(const PGresult *r, int row, int col);
 
+/* A new result (PQclear it) with r's columns and only its row `row` as row
+ * 0, for code that reads a one-row result of its own from a set-based
+ * statement's answer; NULL when row is out of range or memory ran out. */
+PGresult *nmc_db_result_row(const PGresult *r, int row);
+
 /* Appends v to b as the next element of a one-dimensional array literal
  * (text form, e.g. a $1::text[] parameter): a comma unless b ends with
  * '{', then v double-quoted with '"' and '\\' escaped, or NULL for v ==

@@ -1036,15 +1036,7 @@ static void on_marks(struct conversation *cv, struct job *g, const struct nmc_db
             memset(&one, 0, sizeof one);
             one.failed_stmt = -1;
             one.latency_ns = res->latency_ns;
-            PGresult *mine = row[i] > 0 ? PQcopyResult(r, PG_COPYRES_ATTRS) : NULL;
-            for (int c = 0; mine != NULL && c < PQnfields(r); c++) {
-                int isnull = PQgetisnull(r, row[i] - 1, c);
-                if (!PQsetvalue(mine, 0, c, isnull ? NULL : PQgetvalue(r, row[i] - 1, c),
-                                isnull ? -1 : PQgetlength(r, row[i] - 1, c))) {
-                    PQclear(mine);
-                    mine = NULL;
-                }
-            }
+            PGresult *mine = row[i] > 0 ? nmc_db_result_row(r, row[i] - 1) : NULL;
             if (row[i] > 0 && mine == NULL) { /* out of memory: the outbox delivers the event after its lease */
                 nmc_outbox_wake(cv->app->rt);
                 g->group[i]->leased = 0;

@@ -67,6 +67,53 @@
     "  fr.ev_payload, fr.ev_created_ms, fr.created, " NMC_TELEPHONY_TS("mc.detected_at") \
     " FROM (SELECT 1) one LEFT JOIN ev ON true LEFT JOIN mc ON true LEFT JOIN fr ON true"
 
+/* NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY for a whole batch of missed calls in
+ * one statement, set-based: element i of each array is one webhook (in
+ * order: $1 event keys, $2 tenants, $3 payloads, $4 CallSids, $5 From,
+ * $6 To, $7 CallStatus, $8 CallDuration (NULL elements for none),
+ * $9 correlation ids, $12 dedupe keys, $13 bodies, $14 statuses, $15 repeat
+ * windows in minutes, $16 cached tenant versions); $10 lease owner and $11
+ * lease ms are the batch's. One row per webhook, in order: the 17 columns of
+ * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY, then i. A webhook or call that comes
+ * twice in one batch is stored for its first position only (the inserts'
+ * ON CONFLICT skips the repeat; "whi" and "mci" name the position each
+ * stored row belongs to). Per webhook it costs less than half of a
+ * statement of its own (bench/README.md). */
+#define NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY_MANY \
+    "WITH req AS (SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]," \
+    "   $7::text[], $8::int[], $9::text[], $12::text[], $13::text[], $14::text[], $15::int[], $16::text[])" \
+    "   WITH ORDINALITY AS r(key, tenant, payload, sid, caller, business, call_status, duration, corr, dedupe, body," \
+    "   fstatus, repeat_min, tver, i))," \
+    " wh AS (INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
+    "  SELECT 'twilio', r.key, r.tenant, r.payload::jsonb FROM req r ORDER BY r.i" \
+    "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, received_at)," \
+    " whi AS (SELECT DISTINCT ON (wh.event_id) r.*, wh.received_at FROM wh JOIN req r ON r.key = wh.event_id" \
+    "  ORDER BY wh.event_id, r.i)," \
+    " mc AS (INSERT INTO missed_calls (tenant_id, call_sid, from_e164, to_e164, call_status, duration_s, detected_at)" \
+    "  SELECT w.tenant, w.sid, w.caller, w.business, w.call_status, w.duration, w.received_at FROM whi w ORDER BY w.i" \
+    "  ON CONFLICT (tenant_id, call_sid) DO NOTHING RETURNING id, tenant_id, call_sid, detected_at)," \
+    " mci AS (SELECT DISTINCT ON (mc.id) w.*, mc.id AS mc_id, mc.detected_at FROM mc" \
+    "  JOIN whi w ON w.tenant = mc.tenant_id AND w.sid = mc.call_sid ORDER BY mc.id, w.i)," \
+    " ev AS (INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
+    "    locked_by, locked_until, attempts)" \
+    "  SELECT 'CallDetected', 1, jsonb_build_object('tenant_id', m.tenant::text, 'call_sid', m.sid," \
+    "    'from', m.caller, 'to', m.business, 'call_status', m.call_status, 'duration_seconds', m.duration," \
+    "    'missed_call_id', m.mc_id, 'detected_at', " NMC_TELEPHONY_TS("m.detected_at") ")," \
+    "    m.tenant, m.corr, 'twilio:' || m.key, " NMC_TELEPHONY_LEASE_COLS("$10", "$11") \
+    "  FROM mci m ORDER BY m.i RETURNING id, event_id, payload, created_at)," \
+    " evi AS (SELECT m.*, ev.id AS ev_id, ev.event_id AS ev_event_id, ev.payload AS ev_payload," \
+    "  ev.created_at AS ev_created FROM ev JOIN mci m ON m.mc_id = (ev.payload->>'missed_call_id')::bigint)," \
+    " fr AS (SELECT e.i, f.* FROM evi e CROSS JOIN LATERAL nmc_conv_first_reply(e.tenant, e.caller, e.business," \
+    "  'missed_call', e.sid, e.detected_at, e.dedupe, e.body, e.fstatus, e.ev_id, 1, e.repeat_min, e.corr," \
+    "  e.ev_event_id::text, $10, $11::bigint, e.tver) f)," \
+    " frn AS (SELECT count(*) AS n FROM fr)" /* every reply is recorded, whatever the join below reads */ \
+    " SELECT (w.i IS NOT NULL)::int, (e.i IS NOT NULL)::int, e.ev_id, e.ev_event_id, e.ev_payload::text," \
+    "  (extract(epoch FROM e.ev_created) * 1000)::bigint," \
+    "  f.message_id, f.message_status, f.conversation_id, f.started, f.blocked, f.ev_id, f.ev_event_id," \
+    "  f.ev_payload, f.ev_created_ms, f.created, " NMC_TELEPHONY_TS("e.detected_at") ", r.i" \
+    " FROM req r CROSS JOIN frn LEFT JOIN whi w ON w.i = r.i LEFT JOIN evi e ON e.i = r.i" \
+    " LEFT JOIN fr f ON f.i = r.i ORDER BY r.i"
+
 /* $1 event key, $2 tenant, $3 payload, $4 MessageSid, $5 From, $6 To,
  * $7 Body, $8 correlation id, $9 NumMedia, $10 lease owner, $11 lease ms.
  * Returns NMC_TELEPHONY_SQL_RESULT. */

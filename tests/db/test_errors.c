@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include "db/pool.h"
+#include "runtime/buf.h"
 
 static void test_db_error_from_sqlstate_constraints(void **state)
 {
@@ -108,6 +109,42 @@ static void test_db_get_out_of_range_is_null(void **state)
     PQclear(r);
 }
 
+/* Row 1 of a two-row result, alone: same columns, values and NULLs. */
+static void test_db_result_row_copies_one_row(void **state)
+{
+    (void)state;
+    PGresult *r = make_result();
+    assert_int_equal(PQsetvalue(r, 1, 0, NULL, -1), 1);
+    assert_int_equal(PQsetvalue(r, 1, 1, (char *)"world", 5), 1);
+    PGresult *one = nmc_db_result_row(r, 1);
+    assert_non_null(one);
+    assert_int_equal(PQntuples(one), 1);
+    assert_int_equal(PQnfields(one), 2);
+    assert_null(nmc_db_get(one, 0, 0));
+    assert_string_equal(nmc_db_get(one, 0, 1), "world");
+    PQclear(one);
+    assert_null(nmc_db_result_row(r, 2));
+    assert_null(nmc_db_result_row(r, -1));
+    assert_null(nmc_db_result_row(NULL, 0));
+    PQclear(r);
+}
+
+/* Array literal elements: quoted, '"' and '\' escaped, NULL bare, commas
+ * between elements only. */
+static void test_db_array_append_quotes_and_escapes(void **state)
+{
+    (void)state;
+    struct nmc_buf b = { 0 };
+    nmc_buf_puts(&b, "{");
+    assert_int_equal(nmc_db_array_append(&b, "plain"), 0);
+    assert_int_equal(nmc_db_array_append(&b, NULL), 0);
+    assert_int_equal(nmc_db_array_append(&b, "say \"hi\", a\\b {x}"), 0);
+    assert_int_equal(nmc_db_array_append(&b, ""), 0);
+    nmc_buf_puts(&b, "}");
+    assert_string_equal(b.data, "{\"plain\",NULL,\"say \\\"hi\\\", a\\\\b {x}\",\"\"}");
+    nmc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -121,6 +158,8 @@ int main(void)
         cmocka_unit_test(test_db_error_from_sqlstate_never_success),
         cmocka_unit_test(test_db_get_values_and_null),
         cmocka_unit_test(test_db_get_out_of_range_is_null),
+        cmocka_unit_test(test_db_result_row_copies_one_row),
+        cmocka_unit_test(test_db_array_append_quotes_and_escapes),
     };
     return cmocka_run_group_tests_name("db_errors", tests, NULL, NULL);
 }

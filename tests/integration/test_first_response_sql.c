@@ -54,12 +54,13 @@ static char *first_reply(const char *sid, const char *triggered_at)
 static PGresult *mark_sends(PGconn *c, const char *ids, const char *statuses, const char *sids, int n)
 {
     char corr[256] = "{", cause[256] = "{";
+    size_t lc = 1, la = 1;
     for (int i = 0; i < n; i++) {
-        strcat(corr, i > 0 ? ",corr" : "corr");
-        strcat(cause, i > 0 ? ",cause" : "cause");
+        lc += (size_t)snprintf(corr + lc, sizeof corr - lc, "%scorr", i > 0 ? "," : "");
+        la += (size_t)snprintf(cause + la, sizeof cause - la, "%scause", i > 0 ? "," : "");
     }
-    strcat(corr, "}");
-    strcat(cause, "}");
+    snprintf(corr + lc, sizeof corr - lc, "}");
+    snprintf(cause + la, sizeof cause - la, "}");
     const char *v[7] = { ids, statuses, sids, corr, cause, NULL, "0" };
     return PQexecParams(c, NMC_CONV_SQL_MARK_SENT, 7, NULL, v, NULL, NULL, 0);
 }
@@ -248,7 +249,7 @@ static void test_first_response_group_marks_each_send_once(void **state)
     assert_int_equal(PQntuples(r), 2);
     int seen_a = 0, seen_b = 0;
     for (int k = 0; k < 2; k++) {
-        int i = atoi(PQgetvalue(r, k, 5));
+        long i = strtol(PQgetvalue(r, k, 5), NULL, 10);
         seen_a += i == 2 || i == 4;
         seen_b += i == 3;
         assert_false(PQgetisnull(r, k, 1)); /* the event's outbox id */
