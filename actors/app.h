@@ -22,12 +22,21 @@ struct nmc_app {
     struct nmc_rt *rt;
     const struct nmc_config *cfg;
     struct nmc_db_pool *db;
+    struct nmc_db_pool *db_slow;    /* one connection for long statements (rollups, gauges, retention,
+                                       reports), so that nothing of the hot path waits behind one
+                                       pipelined on its connection; NULL: db (nmc_app_db_slow) */
     struct nmc_http_server *http;   /* NULL when this instance serves no HTTP */
     int run_workers;                /* 1 when this instance runs background workers (role worker|all) */
     int ready;                      /* 1 once the database is reachable and migrations are current */
     int ops_flags_pending;          /* 1 until the conversation module has read ops_flags (not ready before) */
     void *modules[32];              /* module-private state, indexed by enum nmc_module_slot */
 };
+
+/* The pool for statements that may run long (see db_slow). */
+static inline struct nmc_db_pool *nmc_app_db_slow(const struct nmc_app *app)
+{
+    return app->db_slow != NULL ? app->db_slow : app->db;
+}
 
 /* NOTIFY channel of ops_flags changes (migration 0039): the admin API
  * notifies it in the transaction that writes a flag; every instance's

@@ -133,6 +133,8 @@ static void stop_all(uv_timer_t *t)
     nmc_rt_stop(s->app.rt);
     nmc_db_pool_destroy(s->app.db);
     s->app.db = NULL;
+    nmc_db_pool_destroy(s->app.db_slow);
+    s->app.db_slow = NULL;
     nmc_rt_destroy(s->app.rt);
     s->app.rt = NULL;
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -198,8 +200,14 @@ static int start(struct server *s)
         .size = s->cfg.db_pool_size,
         .query_timeout_ms = s->cfg.db_query_timeout_ms,
     };
+    struct nmc_db_pool_opts slow = dbo;
+    slow.size = 1;
     if ((rc = nmc_rt_create(&s->loop, 0, &s->app.rt)) != 0 ||
         (rc = nmc_db_pool_create(s->app.rt, &dbo, &s->app.db)) != 0 || (rc = start_http(s)) != 0)
+        return rc;
+    /* rollups, gauges, retention and reports, when this instance runs them,
+     * on a connection of their own (actors/app.h) */
+    if (s->app.run_workers && (rc = nmc_db_pool_create(s->app.rt, &slow, &s->app.db_slow)) != 0)
         return rc;
     struct nmc_http_server *http = s->app.http;
     if (s->cfg.role == NMC_ROLE_WORKER)

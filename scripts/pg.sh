@@ -31,10 +31,10 @@ port = $port
 unix_socket_directories = '$dir/sock'
 max_connections = 200
 shared_buffers = 128MB
-fsync = on
-synchronous_commit = on
 log_min_messages = warning
 CONF
+    # the settings recommended for nmc's database (deploy/postgresql.conf)
+    grep -v '^\s*#' "$(dirname "$0")/../deploy/postgresql.conf" | grep . >>"$dir/data/postgresql.conf"
   fi
   if ! as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||

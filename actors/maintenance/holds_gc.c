@@ -58,7 +58,7 @@ void nmc_maintenance_holds_gc_run(struct maintenance *mt)
     mt->hold_gc_timer = 0;
     if (mt->hold_gc_running)
         return;
-    if (nmc_db_txn(mt->app->db, mt->actor, MAINT_DB_HOLD_GC, NULL, &st, 1) != 0) {
+    if (nmc_db_txn(nmc_app_db_slow(mt->app), mt->actor, MAINT_DB_HOLD_GC, NULL, &st, 1) != 0) {
         count_run("error");
         nmc_maintenance_holds_gc_schedule(mt, NMC_MAINT_HOLD_GC_INTERVAL_MS);
         return;

@@ -97,7 +97,7 @@ void nmc_maintenance_retention_run(struct maintenance *mt, enum maint_retention_
     r->timer = 0;
     if (r->running)
         return;
-    if (nmc_db_txn(mt->app->db, mt->actor, MAINT_DB_RETENTION + (uint64_t)j, NULL, &st, 1) != 0) {
+    if (nmc_db_txn(nmc_app_db_slow(mt->app), mt->actor, MAINT_DB_RETENTION + (uint64_t)j, NULL, &st, 1) != 0) {
         count_run(job, "error");
         nmc_maintenance_retention_schedule(mt, j, NMC_MAINT_RETENTION_INTERVAL_MS);
         return;

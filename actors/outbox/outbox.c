@@ -607,7 +607,7 @@ static void renew(struct outbox *o)
 static void poll_gauges(struct outbox *o)
 {
     struct nmc_db_stmt st = { "outbox_gauges", NMC_OUTBOX_SQL_GAUGES, 0, { NULL } };
-    if (o->gauges_inflight == 0 && nmc_db_query(o->app->db, o->actor, CK_GAUGES, NULL, &st) == 0)
+    if (o->gauges_inflight == 0 && nmc_db_query(nmc_app_db_slow(o->app), o->actor, CK_GAUGES, NULL, &st) == 0)
         o->gauges_inflight++;
 }
 

@@ -173,7 +173,7 @@ static struct report_job *job_find(struct reporting *r, uint64_t id)
 static void refresh(struct reporting *r)
 {
     struct nmc_db_stmt st = { "reporting_p95", SQL_P95, 0, { NULL } };
-    if (r->p95_inflight == 0 && nmc_db_query(r->app->db, r->actor, CK_REFRESH, NULL, &st) == 0)
+    if (r->p95_inflight == 0 && nmc_db_query(nmc_app_db_slow(r->app), r->actor, CK_REFRESH, NULL, &st) == 0)
         r->p95_inflight = 1;
 }
 
@@ -206,7 +206,7 @@ static void rollup(struct reporting *r)
         { "reporting_unmark", SQL_UNMARK, 0, { NULL } },
         { "reporting_prune", SQL_PRUNE, 0, { NULL } },
     };
-    if (r->rollup_inflight || nmc_db_txn(r->app->db, r->actor, CK_ROLLUP, NULL, st, NMC_ARRAY_SIZE(st)) != 0)
+    if (r->rollup_inflight || nmc_db_txn(nmc_app_db_slow(r->app), r->actor, CK_ROLLUP, NULL, st, NMC_ARRAY_SIZE(st)) != 0)
         return;
     r->rollup_inflight = 1;
     r->rollup_started_ms = mono_ms();

@@ -125,7 +125,7 @@ void nmc_reporting_report_start(struct reporting *r, struct report_job *j)
     nmc_trace_span_attr(j->span, "correlation_id", j->correlation_id);
     ctx.trace = j->span->ctx;
     nmc_reporting_job_track(r, j);
-    int rc = nmc_db_query(r->app->db, r->actor, j->id, &ctx, &st);
+    int rc = nmc_db_query(nmc_app_db_slow(r->app), r->actor, j->id, &ctx, &st);
     if (rc != 0) {
         nmc_trace_span_error(j->span, nmc_strerror(rc));
         nmc_http_reply_error(j->auth.handle, 503, "unavailable", "the report could not be started; retry");
