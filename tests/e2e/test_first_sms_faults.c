@@ -42,6 +42,16 @@ static void first_reply_ids(const char *caller, char mid[40], char sid[40])
     e2e_sql_text(mid, 40, "SELECT id FROM messages WHERE to_e164 = '%s' AND kind = 'first_reply'", caller);
 }
 
+/* A missed call from a new caller, its first SMS at the emulator, and the
+ * ids of that reply. */
+static void missed_call_answered(char caller[20], char mid[40], char sid[40])
+{
+    e2e_caller(caller);
+    call_from(caller);
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    first_reply_ids(caller, mid, sid);
+}
+
 static void message_status(const char *mid, char out[24])
 {
     e2e_sql_text(out, 24, "SELECT status FROM messages WHERE id = '%s'", mid);
@@ -72,10 +82,7 @@ static void test_first_sms_faults_status_callback_without_our_id_changes_nothing
 {
     (void)state;
     char caller[20], mid[40], sid[40], st[24];
-    e2e_caller(caller);
-    call_from(caller);
-    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
-    first_reply_ids(caller, mid, sid);
+    missed_call_answered(caller, mid, sid);
     struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "MessageSid", sid }, { "MessageStatus", "sent" } };
     assert_int_equal(e2e_webhook("/webhooks/twilio/message-status", kv, NMC_ARRAY_SIZE(kv)), 200);
     assert_int_equal(e2e_sql_int("SELECT count(*) FROM webhook_events WHERE event_id LIKE 'status:%s:%%'", sid), 1);
@@ -90,10 +97,7 @@ static void test_first_sms_faults_status_callbacks_out_of_order_never_regress(vo
 {
     (void)state;
     char caller[20], mid[40], sid[40], st[24];
-    e2e_caller(caller);
-    call_from(caller);
-    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
-    first_reply_ids(caller, mid, sid);
+    missed_call_answered(caller, mid, sid);
     double d0 = status_metric("delivered"), s0 = status_metric("sent"), q0 = status_metric("queued");
     assert_int_equal(e2e_status_callback(mid, sid, "delivered", NULL), 200);
     assert_int_equal(e2e_status_callback(mid, sid, "sent", NULL), 200);
@@ -106,10 +110,7 @@ static void test_first_sms_faults_status_callbacks_out_of_order_never_regress(vo
     assert_true(status_metric("queued") == q0 + 1);
     assert_int_equal(e2e_sql_int("SELECT count(*) FROM webhook_events WHERE event_id LIKE 'status:%s:%%'", sid), 3);
 
-    e2e_caller(caller);
-    call_from(caller);
-    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
-    first_reply_ids(caller, mid, sid);
+    missed_call_answered(caller, mid, sid);
     double f0 = status_metric("failed");
     assert_int_equal(e2e_status_callback(mid, sid, "failed", "30003"), 200);
     assert_int_equal(e2e_status_callback(mid, sid, "sent", NULL), 200);

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "actors/conversation/conversation_sql.h"
-#include "db/migrate.h"
 #include "tests/support/pgtest.h"
 
 #define CALLER "+15557770001"
@@ -91,15 +90,9 @@ static int64_t first_reply_sent_events(const char *msg)
 static int setup(void **state)
 {
     (void)state;
-    char err[512];
-    F.url = pgtest_db_create();
-    if (nmc_db_migrate_up(F.url, nmc_db_migrate_default_dir(), NULL, err, sizeof err) != 0)
-        fail_msg("migrate: %s", err);
+    F.url = pgtest_db_migrated();
     F.db = pgtest_connect(F.url);
-    char *t = pgtest_value(F.db, "INSERT INTO tenants (name, timezone, compliance_status, api_key_hash, api_key_prefix)"
-                                 " VALUES ('First Response Plumbing', 'UTC', 'approved', 'h1', 'p1') RETURNING id");
-    snprintf(F.tenant, sizeof F.tenant, "%s", t);
-    free(t);
+    pgtest_tenant(F.db, "First Response Plumbing", F.tenant);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include "db/migrate.h"
 #include "runtime/common.h"
 #include "tests/support/pgtest.h"
 
@@ -218,4 +219,27 @@ int pgtest_run_until(uv_loop_t *loop, pgtest_pred_cb pred, void *ud, uint64_t ti
     uv_close((uv_handle_t *)&tick, NULL);
     uv_run(loop, UV_RUN_NOWAIT); /* runs the close callback before tick goes out of scope */
     return ok;
+}
+
+char *pgtest_db_migrated(void)
+{
+    char err[512];
+    char *url = pgtest_db_create();
+    if (nmc_db_migrate_up(url, nmc_db_migrate_default_dir(), NULL, err, sizeof err) != 0)
+        fail_msg("migrate: %s", err);
+    return url;
+}
+
+void pgtest_tenant(PGconn *c, const char *name, char id[40])
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tenants (name, timezone, compliance_status, api_key_hash, api_key_prefix)"
+             " VALUES ('%s', 'UTC', 'approved', 'h:' || md5(random()::text), 'p1') RETURNING id",
+             name);
+    char *t = pgtest_value(c, sql);
+    if (t == NULL)
+        fail_msg("no tenant inserted");
+    snprintf(id, 40, "%s", t);
+    free(t);
 }

@@ -27,6 +27,11 @@ const char *pgtest_server_url(void);
  * conninfo (key=value) for it, owned by the caller: free it with
  * pgtest_db_drop(), which also drops the database. */
 char *pgtest_db_create(void);
+/* pgtest_db_create() with every migration of migrations/ applied; fails the
+ * test when one does not apply. */
+char *pgtest_db_migrated(void);
+/* Inserts an approved tenant named name (UTC) and copies its id into id. */
+void pgtest_tenant(PGconn *c, const char *name, char id[40]);
 /* Drops the database of conninfo (terminating leftover sessions) and frees
  * conninfo. Accepts NULL. */
 void pgtest_db_drop(char *conninfo);
