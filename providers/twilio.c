@@ -121,15 +121,25 @@ static void copy_str(json_t *obj, const char *key, char *dst, size_t len)
         nmc_strlcpy(dst, v, len);
 }
 
-/* 2xx: the message resource; sid and status must be there. */
+/* 2xx: the message resource; sid and status must be there. A status that
+ * is not one of Twilio's message statuses reads "accepted": the message
+ * exists (it has a sid), and the database takes only statuses it knows. */
 static void parse_created(json_t *j, struct nmc_prov_twilio_sms_result *out)
 {
+    static const char *const known[] = { "accepted", "scheduled", "queued", "sending", "sent", "delivered",
+                                         "undelivered", "failed", "canceled", "read" };
     copy_str(j, "sid", out->sid, sizeof(out->sid));
     copy_str(j, "status", out->status, sizeof(out->status));
     if (out->sid[0] == '\0' || out->status[0] == '\0') {
         out->err = NMC_EPARSE;
         nmc_strlcpy(out->message, "Twilio answered 2xx without sid and status", sizeof(out->message));
+        return;
     }
+    size_t i = 0;
+    while (i < NMC_ARRAY_SIZE(known) && strcmp(out->status, known[i]) != 0)
+        i++;
+    if (i == NMC_ARRAY_SIZE(known))
+        nmc_strlcpy(out->status, "accepted", sizeof(out->status));
 }
 
 /* 4xx/5xx: Twilio's error document {"code","message","more_info","status"}. */

@@ -55,7 +55,7 @@ struct nmc_prov_twilio_sms_result {
     enum nmc_prov_http_kind kind;
     long http_status;
     char sid[40];                 /* "SM..." on success */
-    char status[24];              /* "queued", "accepted", ... on success */
+    char status[24];              /* "queued", "accepted", ... on success (an undocumented status reads "accepted") */
     int code;                     /* Twilio error code, 0 when none */
     char message[256];            /* Twilio's error message or the transport error */
     int attempts;

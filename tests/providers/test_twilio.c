@@ -199,6 +199,21 @@ static void test_twilio_sms_result_parse_created(void **state)
     free(body);
 }
 
+/* A 201 whose status Twilio has not documented: the message exists, so it
+ * reads "accepted" (the database's status domain takes no other). */
+static void test_twilio_sms_result_parse_unknown_status_is_accepted(void **state)
+{
+    static const char body[] = "{\"sid\": \"SM00000000000000000000000000000001\", \"status\": \"in-orbit\"}";
+    struct nmc_prov_http_result r = http_result(201, NMC_PROV_HTTP_OK, (char *)body, sizeof body - 1);
+    struct nmc_prov_twilio_sms_result out;
+    (void)state;
+
+    nmc_prov_twilio_sms_result_parse(&r, &out);
+    assert_int_equal(out.err, 0);
+    assert_string_equal(out.sid, "SM00000000000000000000000000000001");
+    assert_string_equal(out.status, "accepted");
+}
+
 static void test_twilio_sms_result_parse_unsubscribed(void **state)
 {
     size_t len;
@@ -399,6 +414,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_twilio_form_matches_golden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_twilio_form_needs_sender_and_body, setup, teardown),
         cmocka_unit_test(test_twilio_sms_result_parse_created),
+        cmocka_unit_test(test_twilio_sms_result_parse_unknown_status_is_accepted),
         cmocka_unit_test(test_twilio_sms_result_parse_unsubscribed),
         cmocka_unit_test(test_twilio_sms_result_parse_auth_error),
         cmocka_unit_test(test_twilio_sms_result_parse_garbage),
