@@ -103,6 +103,14 @@
 /* The fleet's SMS kill switch (migration 0039): no row, never set. */
 #define NMC_CONV_SQL_FLAGS "SELECT enabled FROM ops_flags WHERE name = 'pause_outbound_sms'"
 
-#define NMC_CONV_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"
+/* First statement of the mark transaction (only NMC_CONV_SQL_MARK_SENT
+ * follows it): its loss in a crash is harmless (the outbox redelivers and
+ * the send is found queued), and NMC_CONV_SQL_MARK_SENT runs its generic
+ * plan (pkey lookups), which PostgreSQL otherwise made anew at every
+ * execution because the arrays' length changes its estimates: 0.67 ms of
+ * planning per mark at 50 calls/s against 0.26 ms of execution
+ * (pg_stat_statements with track_planning). */
+#define NMC_CONV_SQL_ASYNC_COMMIT \
+    "SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 #endif

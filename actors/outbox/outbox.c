@@ -520,12 +520,13 @@ static void finalise(struct outbox *o)
 {
     struct final_arrays fa = { 0 };
     final_collect(o, &fa);
-    const struct nmc_db_stmt all[4] = {
+    const struct nmc_db_stmt all[5] = {
         { "outbox_async_commit", NMC_OUTBOX_SQL_ASYNC_COMMIT, 0, { NULL } },
         { "outbox_done", NMC_OUTBOX_SQL_DONE, 2, { fa.done.data, o->instance } },
         { "outbox_retry", NMC_OUTBOX_SQL_RETRY, 4,
           { fa.retry_ids.data, fa.retry_delays.data, fa.retry_errors.data, o->instance } },
         { "outbox_dead", NMC_OUTBOX_SQL_DEAD, 2, { fa.dead_ids.data, fa.dead_errors.data } },
+        { "outbox_async_generic", NMC_OUTBOX_SQL_ASYNC_GENERIC, 0, { NULL } },
     };
     /* Only the statements with ids ("{}" is empty): an empty retry array
      * still made the planner scan outbox_events (13 ms per finalise at
@@ -535,7 +536,7 @@ static void finalise(struct outbox *o)
     struct nmc_db_stmt st[4];
     size_t n = 0;
     if (!dead)
-        st[n++] = all[0];
+        st[n++] = fa.retry_ids.len > 2 ? all[0] : all[4];
     if (fa.done.len > 2)
         st[n++] = all[1];
     if (fa.retry_ids.len > 2)

@@ -5,6 +5,15 @@
 /* First statement of a transaction whose loss in a crash is harmless. */
 #define NMC_OUTBOX_SQL_ASYNC_COMMIT "SELECT set_config('synchronous_commit', 'off', true)"
 
+/* The same, for a finalise that only marks events dispatched, and with the
+ * generic plan of NMC_OUTBOX_SQL_DONE (pkey lookups): PostgreSQL otherwise
+ * planned it anew at every execution, as the array's length changes its
+ * estimate (pg_stat_statements with track_planning: as many plans as
+ * calls, 0.075 ms each at 50 calls/s). Not with NMC_OUTBOX_SQL_RETRY, whose
+ * generic plan reads the whole pending index. */
+#define NMC_OUTBOX_SQL_ASYNC_GENERIC \
+    "SELECT set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)"
+
 /* $1 instance, $2 limit, $3 lease ms. Skips rows another instance holds
  * (row lock or live lease); takes expired leases back. */
 #define NMC_OUTBOX_SQL_CLAIM \

@@ -686,7 +686,7 @@ static void first_reply_row(struct nmc_buf a[FR_ARRAYS], const struct hook *h)
  * 2.8-3.1 vs 2.4-2.5 ms). */
 static int submit_batch(struct telephony *t, struct batch *b)
 {
-    struct nmc_db_stmt st[BATCH_MAX + 1];
+    struct nmc_db_stmt st[BATCH_MAX + 2];
     char scratch[BATCH_MAX][24];
     struct lease l = { 0 };
     int64_t lease_ms = 0;
@@ -695,7 +695,7 @@ static int submit_batch(struct telephony *t, struct batch *b)
     b->leased = l.owner != NULL;
     struct nmc_buf a[FR_ARRAYS] = { { 0 } };
     int rows = 0;
-    size_t n = 1, i = 0;
+    size_t n = 2, i = 0; /* st[0], st[1]: the plan setting and the set-based statement, when used */
     size_t fused = 0;
     for (struct hook *h = b->items; h != NULL; h = h->next)
         fused += h->ep == EP_VOICE && h->fr != NULL && l.owner != NULL;
@@ -707,24 +707,25 @@ static int submit_batch(struct telephony *t, struct batch *b)
                     nmc_buf_puts(&a[k], "{");
             first_reply_row(a, h);
             h->row = rows++;
-            h->stmt = 0;
+            h->stmt = 1;
         } else {
             hook_stmt(h, &l, &st[n], scratch[i], sizeof scratch[i]);
             h->stmt = n++;
         }
     }
-    size_t first = 1;
+    size_t first = 2;
     if (rows > 0) {
         for (int k = 0; k < FR_ARRAYS; k++)
             nmc_buf_puts(&a[k], "}");
-        st[0] = (struct nmc_db_stmt){ "telephony_voice_first_reply_many", NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY_MANY, 16,
+        st[0] = (struct nmc_db_stmt){ "telephony_generic_plans", NMC_TELEPHONY_SQL_GENERIC_PLANS, 0, { NULL } };
+        st[1] = (struct nmc_db_stmt){ "telephony_voice_first_reply_many", NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY_MANY, 16,
             { a[FR_KEY].data, a[FR_TENANT].data, a[FR_PAYLOAD].data, a[FR_SID].data, a[FR_FROM].data, a[FR_TO].data,
               a[FR_STATUS].data, a[FR_DURATION].data, a[FR_CORR].data, l.owner, l.ms, a[FR_DEDUPE].data,
               a[FR_BODY].data, a[FR_MSG_STATUS].data, a[FR_REPEAT].data, a[FR_TENANT_VERSION].data } };
         first = 0;
     } else {
         for (struct hook *h = b->items; h != NULL; h = h->next)
-            h->stmt--;
+            h->stmt -= 2;
     }
     b->nstmts = n - first;
     int rc = nmc_db_txn(t->app->db, t->actor, (uint64_t)(uintptr_t)b, NULL, &st[first], b->nstmts);
