@@ -77,8 +77,9 @@
  * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY, then i. A webhook or call that comes
  * twice in one batch is stored for its first position only (the inserts'
  * ON CONFLICT skips the repeat; "whi" and "mci" name the position each
- * stored row belongs to). Per webhook it costs less than half of a
- * statement of its own (bench/README.md). */
+ * stored row belongs to). Per webhook it took 0.46 ms of execution where
+ * a statement of its own took 0.61 ms (pg_stat_statements at 1,500 calls/s,
+ * bench/README.md). */
 /* The first statement of a transaction with
  * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY_MANY: its generic plan (every table
  * reached by key; the other statements of such a transaction are
