@@ -52,7 +52,7 @@
  * arrays). One statement for a whole group: per send it took 0.105 ms of
  * execution where a statement of its own took 0.265 ms (pg_stat_statements
  * at 1,500 calls/s, bench/README.md). Was nmc_conv_mark_sent
- * (migration 0040), which 0041 drops. */
+ * (migrations 0013-0038), which 0040 drops. */
 #define NMC_CONV_SQL_MARK_SENT \
     "WITH req AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])" \
     "   WITH ORDINALITY AS r(message_id, status, sid, correlation, causation, i))," \
