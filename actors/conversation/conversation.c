@@ -308,6 +308,8 @@ static void on_provider_released(struct conversation *cv, const struct nmc_db_re
 static void render(struct job *j, const char *settings, const char *local, const char *fallback_tpl);
 static void render_body(const char *settings, const char *local, const char *fallback_tpl, const char *name,
                         const char *phone, char *out, size_t outlen);
+static void render_body_doc(const json_t *s, const char *local, const char *fallback_tpl, const char *name,
+                            const char *phone, char *out, size_t outlen);
 static void intent_recorded(struct job *j, const char *blocked, int created);
 static void intent_first_reply(struct job *j, const char *trigger, int with_inbound);
 
@@ -327,7 +329,7 @@ static int job_from_cache(struct job *j)
     nmc_strlcpy(j->business_name, e->name, sizeof j->business_name);
     nmc_strlcpy(j->tenant_version, e->version, sizeof j->tenant_version);
     j->cached = 1;
-    render(j, e->settings, local, NULL);
+    render_body_doc(e->doc, local, NULL, j->business_name, j->business, j->body, sizeof j->body);
     intent_first_reply(j, "missed_call", 0);
     return 1;
 }
@@ -384,7 +386,7 @@ static void on_prepare(struct conversation *cv, struct nmc_msg *msg)
     if (e != NULL && cv->app->run_workers) {
         char local[8];
         nmc_tenant_local_dow_time(now, e->offset_s, local);
-        render_body(e->settings, local, NULL, e->name, fr->business, fr->body, sizeof fr->body);
+        render_body_doc(e->doc, local, NULL, e->name, fr->business, fr->body, sizeof fr->body);
         snprintf(fr->dedupe, sizeof fr->dedupe, "first:call:%s", fr->call_sid);
         nmc_strlcpy(fr->status, cv->paused ? "held" : "pending", sizeof fr->status);
         snprintf(fr->repeat_minutes, sizeof fr->repeat_minutes, "%d", cv->app->cfg->first_sms_repeat_window_minutes);
@@ -445,17 +447,14 @@ static void job_load(struct job *j)
 /* ---- deciding ---- */
 
 /* Renders a reply into out: fallback_tpl, or (NULL) the tenant's first
- * reply for its settings at local time "D HH:MM". */
-static void render_body(const char *settings, const char *local, const char *fallback_tpl, const char *name,
-                        const char *phone, char *out, size_t outlen)
+ * reply for its settings s (parsed; NULL counts as {}) at local time
+ * "D HH:MM". */
+static void render_body_doc(const json_t *s, const char *local, const char *fallback_tpl, const char *name,
+                            const char *phone, char *out, size_t outlen)
 {
-    json_t *s = json_loads(settings != NULL ? settings : "{}", 0, NULL);
     const char *tpl = fallback_tpl;
     if (fallback_tpl == NULL) {
-        json_t *hours = json_object_get(s, "business_hours");
-        char *hours_txt = hours != NULL ? json_dumps(hours, JSON_COMPACT) : NULL;
-        int in = nmc_conversation_in_hours(hours_txt, local);
-        free(hours_txt);
+        int in = nmc_conversation_in_hours_doc(json_object_get(s, "business_hours"), local);
         const char *key = in ? "first_reply_template_in_hours" : "first_reply_template_after_hours";
         tpl = json_string_value(json_object_get(s, key));
         if (tpl == NULL || nmc_conversation_template_validate(tpl, NULL, 0) != 0)
@@ -463,6 +462,14 @@ static void render_body(const char *settings, const char *local, const char *fal
     }
     if (nmc_conversation_template_render(tpl, name, phone, out, outlen) != 0)
         nmc_strlcpy(out, "Sorry we missed your call. Reply STOP to opt out.", outlen);
+}
+
+/* The same from the settings' JSON text. */
+static void render_body(const char *settings, const char *local, const char *fallback_tpl, const char *name,
+                        const char *phone, char *out, size_t outlen)
+{
+    json_t *s = settings != NULL && fallback_tpl == NULL ? json_loads(settings, 0, NULL) : NULL;
+    render_body_doc(s, local, fallback_tpl, name, phone, out, outlen);
     json_decref(s);
 }
 

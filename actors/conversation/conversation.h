@@ -123,6 +123,10 @@ extern const char nmc_conversation_default_after_hours[];
  * hours; NULL/empty/unparseable hours count as in hours (never claim a
  * business is closed when we do not know). */
 int nmc_conversation_in_hours(const char *hours_json, const char *local);
+/* The same for hours already parsed (settings.business_hours as a jansson
+ * value, NULL when absent). */
+struct json_t;
+int nmc_conversation_in_hours_doc(const struct json_t *hours, const char *local);
 
 enum nmc_conversation_keyword {
     NMC_KEYWORD_NONE = 0,

@@ -161,21 +161,24 @@ static int day_contains(json_t *day, int t, int spill)
     return 0;
 }
 
-int nmc_conversation_in_hours(const char *hours_json, const char *local)
+int nmc_conversation_in_hours_doc(const json_t *h, const char *local)
 {
     static const char *const days[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
     int dow, t;
-    if (hours_json == NULL || hours_json[0] == '\0' || local == NULL || strlen(local) != 7 || local[0] < '1' ||
+    if (!json_is_object(h) || json_object_size(h) == 0 || local == NULL || strlen(local) != 7 || local[0] < '1' ||
         local[0] > '7' || parse_hhmm(local + 2, &t) != 0)
         return 1;
     dow = local[0] - '1';
-    json_t *h = json_loads(hours_json, 0, NULL);
-    if (!json_is_object(h) || json_object_size(h) == 0) {
-        json_decref(h);
-        return 1;
-    }
     json_t *today = json_object_get(h, days[dow]), *yday = json_object_get(h, days[(dow + 6) % 7]);
-    int in = (json_is_array(today) && day_contains(today, t, 0)) || (json_is_array(yday) && day_contains(yday, t, 1));
+    return (json_is_array(today) && day_contains(today, t, 0)) || (json_is_array(yday) && day_contains(yday, t, 1));
+}
+
+int nmc_conversation_in_hours(const char *hours_json, const char *local)
+{
+    if (hours_json == NULL || hours_json[0] == '\0')
+        return 1;
+    json_t *h = json_loads(hours_json, 0, NULL);
+    int in = nmc_conversation_in_hours_doc(h, local);
     json_decref(h);
     return in;
 }

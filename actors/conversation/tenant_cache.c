@@ -1,6 +1,7 @@
 /* The conversation's tenant cache (tenant_cache.h). */
 #include "actors/conversation/tenant_cache.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ static size_t slot_of(const char *id)
 static void clear(struct nmc_tenant_entry *e)
 {
     free(e->settings);
+    json_decref(e->doc);
     memset(e, 0, sizeof *e);
 }
 
@@ -31,8 +33,10 @@ void nmc_tenant_cache_free(struct nmc_tenant_cache *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < NMC_TENANT_CACHE_SLOTS; i++)
+    for (size_t i = 0; i < NMC_TENANT_CACHE_SLOTS; i++) {
         free(c->slots[i].settings);
+        json_decref(c->slots[i].doc);
+    }
     free(c);
 }
 
@@ -60,6 +64,7 @@ void nmc_tenant_cache_put(struct nmc_tenant_cache *c, const char *id, const char
     nmc_strlcpy(e->version, version, sizeof e->version);
     nmc_strlcpy(e->name, name, sizeof e->name);
     e->settings = nmc_xstrdup(settings);
+    e->doc = json_loads(settings, 0, NULL); /* rendering a reply reads it, never the text (tenant_cache.h) */
     e->offset_s = offset_s;
     e->valid_until_ms = now_ms + NMC_TENANT_CACHE_TTL_MS;
 }

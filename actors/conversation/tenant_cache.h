@@ -22,12 +22,14 @@
 #define NMC_TENANT_CACHE_TTL_MS (10 * 60 * 1000)
 
 struct nmc_tenant_cache;
+struct json_t;
 
 struct nmc_tenant_entry {
     char id[NMC_ID_LEN];
     char version[24];    /* tenants.xmin */
     char name[201];
     char *settings;      /* JSON text, owned */
+    struct json_t *doc;  /* the same, parsed once when stored (NULL if it does not parse), owned */
     int32_t offset_s;    /* UTC offset of the tenant's zone */
     int64_t valid_until_ms;
 };

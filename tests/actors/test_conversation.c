@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "actors/conversation/conversation.h"
 
@@ -72,6 +74,29 @@ static void test_conversation_in_hours_cases(void **state)
     assert_int_equal(nmc_conversation_in_hours(h, "garbage"), 1);
 }
 
+/* The parsed form answers as the text form does, on every minute of the week. */
+static void test_conversation_in_hours_doc_matches_text(void **state)
+{
+    (void)state;
+    const char *cases[] = {
+        "{\"mon\": [[\"08:00\", \"12:00\"], [\"13:00\", \"17:00\"]], \"fri\": [[\"22:00\", \"02:00\"]], \"sun\": []}",
+        "{\"sat\": [[\"23:30\", \"00:30\"]], \"tue\": [[\"bad\", \"10:00\"], [\"09:00\"]]}",
+        "{}", "[]", "\"closed\"",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *doc = json_loads(cases[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(doc);
+        for (int d = 1; d <= 7; d++)
+            for (int m = 0; m < 24 * 60; m++) {
+                char local[8];
+                snprintf(local, sizeof local, "%d %02d:%02d", d, m / 60, m % 60);
+                assert_int_equal(nmc_conversation_in_hours_doc(doc, local), nmc_conversation_in_hours(cases[i], local));
+            }
+        json_decref(doc);
+    }
+    assert_int_equal(nmc_conversation_in_hours_doc(NULL, "1 03:00"), 1); /* no business_hours: in hours */
+}
+
 static void test_conversation_keyword_cases(void **state)
 {
     (void)state;
@@ -97,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_conversation_template_validate_rejects_with_clear_error),
         cmocka_unit_test(test_conversation_template_render_substitutes),
         cmocka_unit_test(test_conversation_in_hours_cases),
+        cmocka_unit_test(test_conversation_in_hours_doc_matches_text),
         cmocka_unit_test(test_conversation_keyword_cases),
     };
     return cmocka_run_group_tests_name("conversation", tests, NULL, NULL);

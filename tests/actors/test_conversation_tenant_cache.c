@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "actors/conversation/tenant_cache.h"
 
@@ -51,12 +52,17 @@ static void test_cache_put_get_expire_forget(void **state)
     assert_string_equal(e->version, "742");
     assert_string_equal(e->name, "Acme Plumbing");
     assert_string_equal(e->settings, "{\"a\":1}");
+    assert_int_equal(json_integer_value(json_object_get(e->doc, "a")), 1); /* parsed once, when stored */
     assert_int_equal(e->offset_s, 3600);
     assert_null(nmc_tenant_cache_get(c, T2, 1000));                     /* another tenant */
     assert_non_null(nmc_tenant_cache_get(c, T1, 1000 + NMC_TENANT_CACHE_TTL_MS - 1));
     assert_null(nmc_tenant_cache_get(c, T1, 1000 + NMC_TENANT_CACHE_TTL_MS)); /* expired */
     nmc_tenant_cache_put(c, T1, "743", "Acme", "{}", 0, 0, 2000);       /* replaced */
     assert_string_equal(nmc_tenant_cache_get(c, T1, 2000)->version, "743");
+    nmc_tenant_cache_put(c, T2, "9", "Bad JSON Co", "not json", 0, 0, 2000); /* kept; renders as {} */
+    assert_non_null(nmc_tenant_cache_get(c, T2, 2000));
+    assert_null(nmc_tenant_cache_get(c, T2, 2000)->doc);
+    nmc_tenant_cache_forget(c, T2);
     nmc_tenant_cache_forget(c, T2);                                     /* not there: no effect */
     assert_non_null(nmc_tenant_cache_get(c, T1, 2000));
     nmc_tenant_cache_forget(c, T1);
