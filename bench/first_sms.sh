@@ -30,7 +30,12 @@
 # NMC_BENCH_DB_ALONE=1 (after each run, with nmc stopped: the missed call's
 # own statement alone from one libpq connection at the same rate, and a
 # one-row durable INSERT, for min(SECONDS, 10) s each: bench/bench_db_stmt.c;
-# the JSON gets "db_statement_alone" and "commit_floor").
+# the JSON gets "db_statement_alone" and "commit_floor"),
+# NMC_BENCH_HUGEPAGES=1 (as root: reserves the 2 MiB pages PostgreSQL's
+# shared memory needs, vm.nr_hugepages, and restarts the cluster so that it
+# uses them, as deploy/postgresql.conf recommends for the database host; the
+# previous reservation is restored on exit). The JSON's "pg_huge_pages" says
+# whether the cluster's shared memory is in huge pages either way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
@@ -56,6 +61,28 @@ if [ "${NMC_BENCH_SKIP_BUILD:-0}" != 1 ]; then
 fi
 bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 bash scripts/pg.sh start "$pgdir" "$pgport" postgres >/dev/null
+# Whether the postmaster's shared memory is mapped with 2 MiB pages.
+pg_huge() {
+  local pm
+  pm=$(head -1 "$pgdir/data/postmaster.pid")
+  if grep -q '^KernelPageSize: *2048 kB' "/proc/$pm/smaps" 2>/dev/null; then echo true; else echo false; fi
+}
+hp_saved=
+if [ "${NMC_BENCH_HUGEPAGES:-0}" = 1 ] && [ "$(pg_huge)" != true ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "bench/first_sms.sh: NMC_BENCH_HUGEPAGES=1 needs root (it sets vm.nr_hugepages)" >&2
+    exit 2
+  fi
+  bash scripts/pg.sh stop "$pgdir" "$pgport"
+  need=$(runuser -u nmcpg -- "$bindir/postgres" -D "$pgdir/data" -C shared_memory_size_in_huge_pages)
+  hp_saved=$(cat /proc/sys/vm/nr_hugepages)
+  in_use=$(awk '/^HugePages_Total/ {t = $2} /^HugePages_Free/ {f = $2} END {print t - f}' /proc/meminfo)
+  echo $((in_use + need)) >/proc/sys/vm/nr_hugepages
+  bash scripts/pg.sh start "$pgdir" "$pgport" postgres >/dev/null
+  if [ "$(pg_huge)" != true ]; then
+    echo "bench/first_sms.sh: PostgreSQL does not use huge pages (the kernel gave $(cat /proc/sys/vm/nr_hugepages) of $((in_use + need)))" >&2
+  fi
+fi
 # pg_stat_statements costs CPU on every statement, nested ones included:
 # loaded only for NMC_BENCH_PGSS=1 runs, and unloaded again after one.
 pg_restart() {
@@ -74,6 +101,7 @@ pid=
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   bash scripts/pg.sh stop "$pgdir" "$pgport"
+  if [ -n "$hp_saved" ]; then echo "$hp_saved" >/proc/sys/vm/nr_hugepages; fi
 }
 trap cleanup EXIT
 
@@ -193,8 +221,8 @@ run_one() {
   # first change after a checkpoint), bytes
   echo "$wal0 $wal1" | awk -v n=$((rate * secs)) '{
     printf "  \"wal_per_call\": {\"records\": %.1f, \"fpi\": %.2f, \"bytes\": %.0f},\n", ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / n }'
-  printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
-    "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
+  printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "pg_huge_pages": %s, "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
+    "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$(pg_huge)" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 while [ $# -ge 2 ]; do
