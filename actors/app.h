@@ -23,8 +23,10 @@ struct nmc_app {
     const struct nmc_config *cfg;
     struct nmc_db_pool *db;
     struct nmc_db_pool *db_slow;    /* one connection for long statements (rollups, gauges, retention,
-                                       reports), so that nothing of the hot path waits behind one
-                                       pipelined on its connection; NULL: db (nmc_app_db_slow) */
+                                       reports) and for what may wait on them (reporting's projections,
+                                       whose day marks wait for a rollup's commit), so that nothing of
+                                       the hot path waits behind one pipelined on its connection;
+                                       NULL: db (nmc_app_db_slow) */
     struct nmc_http_server *http;   /* NULL when this instance serves no HTTP */
     int run_workers;                /* 1 when this instance runs background workers (role worker|all) */
     int ready;                      /* 1 once the database is reachable and migrations are current */

@@ -324,8 +324,12 @@ static void flush(struct reporting *r)
     memset(&ctx, 0, sizeof ctx);
     ctx.trace = r->batch[0]->span->ctx;
     r->batch_cookie = r->next_id++;
-    int rc = r->nstmts == 1 ? nmc_db_query(r->app->db, r->actor, r->batch_cookie, &ctx, st)
-                            : nmc_db_txn(r->app->db, r->actor, r->batch_cookie, &ctx, st, r->nstmts);
+    /* On the slow pool, with the rollup: an activity mark of a day the rollup
+     * has claimed waits for the rollup's commit (SQL_CLAIM), and on a hot
+     * connection every webhook pipelined behind the mark waited with it. */
+    struct nmc_db_pool *pool = nmc_app_db_slow(r->app);
+    int rc = r->nstmts == 1 ? nmc_db_query(pool, r->actor, r->batch_cookie, &ctx, st)
+                            : nmc_db_txn(pool, r->actor, r->batch_cookie, &ctx, st, r->nstmts);
     if (rc != 0)
         fail_batch(r, rc, "reporting: could not submit the projection");
 }
