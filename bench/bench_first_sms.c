@@ -4,7 +4,7 @@
  *   bench_first_sms --port 8080 --emulator-port 8089 --rate 500 --duration 10 [--pid N]
  *                   [--public-base http://127.0.0.1:8080] [--token test-auth-token]
  *                   [--to +15550001000] [--tenants 1] [--senders 128] [--drain 10] [--first-caller 0]
- *                   [--spin-us N]
+ *                   [--spin-us N] [--dump FILE]
  *
  * Start nmc with TWILIO_API_BASE=http://127.0.0.1:<emulator-port> and the
  * tenant owning --to (with --tenants N: the N tenants owning the N numbers
@@ -21,7 +21,10 @@
  * to the last answer. send_lag is how late the generator itself wrote each
  * call (sent - scheduled, already inside the latencies): to keep it small
  * the sender's timer fires --spin-us early (default 150 us, at most 2% of
- * the time between calls) and it polls until the call is due. Prints one JSON object (bench/first_sms.sh runs the
+ * the time between calls) and it polls until the call is due. --dump writes
+ * a "# first call due at" line (wall clock), then one line per call: index, when it was due (ns after the first), then the
+ * send lag, webhook and first-SMS latencies in ns (-1: none) and the HTTP
+ * status. Prints one JSON object (bench/first_sms.sh runs the
  * whole setup around it). */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
@@ -56,7 +59,7 @@ static struct {
     int port, emu_port, rate, duration, senders, drain_s, first_caller, tenants;
     long pid;
     int64_t spin_ns; /* the sender wakes this early and polls until the call is due */
-    const char *public_base, *token, *to;
+    const char *public_base, *token, *to, *dump;
     struct call *calls;
     int ncalls;
     int64_t start_ns;
@@ -487,6 +490,24 @@ static void report(double elapsed_s)
     free(hook);
     free(sms);
     free(lag);
+    FILE *f = B.dump != NULL ? fopen(B.dump, "w") : NULL;
+    if (B.dump != NULL && f == NULL)
+        perror("bench_first_sms: --dump");
+    if (f != NULL) { /* the first call's due time on the wall clock, to line the calls up with logs */
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        int64_t wall = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec - (now_ns() - B.start_ns);
+        fprintf(f, "# first call due at %lld ns since the epoch\n", (long long)wall);
+    }
+    for (int i = 0; f != NULL && i < B.ncalls; i++) { /* one line per call, ns since the first was due */
+        const struct call *c = &B.calls[i];
+        fprintf(f, "%d %lld %lld %lld %lld %d\n", i, (long long)(c->scheduled_ns - B.start_ns),
+                (long long)(c->sent_ns ? c->sent_ns - c->scheduled_ns : -1),
+                (long long)(c->answered_ns ? c->answered_ns - c->scheduled_ns : -1),
+                (long long)(c->sms_count ? c->sms_ns - c->scheduled_ns : -1), c->status);
+    }
+    if (f != NULL)
+        fclose(f);
 }
 
 static int listen_on(int port)
@@ -523,13 +544,14 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(k, "--to")) B.to = v;
         else if (!strcmp(k, "--tenants")) B.tenants = (int)strtol(v, NULL, 10);
         else if (!strcmp(k, "--spin-us")) B.spin_ns = strtol(v, NULL, 10) * 1000;
+        else if (!strcmp(k, "--dump")) B.dump = v;
         else { fprintf(stderr, "bench_first_sms: unknown option %s\n", k); exit(2); }
     }
     if (B.port <= 0 || B.emu_port <= 0 || B.rate <= 0 || B.rate > 100000 || B.duration <= 0 || B.duration > 600 ||
         B.senders <= 0 || B.senders > 4096 || B.drain_s < 1 || B.drain_s > 600 || B.tenants < 1 || B.tenants > 100000 ||
         B.first_caller < 0 || B.first_caller > 9999999 - B.rate * B.duration) {
         fprintf(stderr, "usage: bench_first_sms --port N --emulator-port N [--rate R<=100000] [--duration S<=600]"
-                        " [--senders K<=4096] [--drain S] [--first-caller N] [--tenants N] [--pid P] [--public-base URL] [--token T] [--to E164] [--spin-us N<=1000]\n");
+                        " [--senders K<=4096] [--drain S] [--first-caller N] [--tenants N] [--pid P] [--public-base URL] [--token T] [--to E164] [--spin-us N<=1000] [--dump FILE]\n");
         exit(2);
     }
     if (B.spin_ns < 0) /* 150 us, at most 2% of the time between calls */

@@ -36,6 +36,8 @@
 # uses them, as deploy/postgresql.conf recommends for the database host; the
 # previous reservation is restored on exit). The JSON's "pg_huge_pages" says
 # whether the cluster's shared memory is in huge pages either way.
+# NMC_BENCH_DUMP=1 (every call's due time and latencies, one line each, in
+# build-perf/calls-RATE.txt: bench_first_sms --dump).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then
@@ -165,6 +167,7 @@ run_one() {
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
   local senders=()
   if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
+  if [ "${NMC_BENCH_DUMP:-0}" = 1 ]; then senders+=(--dump "$build/calls-$rate.txt"); fi
   local out nmc0 pg0 nmc1 pg1 hz wal0 wal1
   hz=$(getconf CLK_TCK)
   wal0=$(wal_now)
