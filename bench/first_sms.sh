@@ -36,6 +36,10 @@
 # uses them, as deploy/postgresql.conf recommends for the database host; the
 # previous reservation is restored on exit). The JSON's "pg_huge_pages" says
 # whether the cluster's shared memory is in huge pages either way.
+# NMC_BENCH_DIRTY_BG_BYTES=N (as root: vm.dirty_background_bytes=N for the
+# run, restored on exit: the kernel writes dirty pages back once N bytes
+# wait instead of in one burst 30 s after they were dirtied, see
+# deploy/README.md; the JSON's "dirty_background_bytes" says what was set),
 # NMC_BENCH_DUMP=1 (every call's due time and latencies, one line each, in
 # build-perf/calls-RATE.txt: bench_first_sms --dump).
 set -euo pipefail
@@ -70,6 +74,29 @@ pg_huge() {
   if grep -q '^KernelPageSize: *2048 kB' "/proc/$pm/smaps" 2>/dev/null; then echo true; else echo false; fi
 }
 hp_saved=
+dirty_saved=
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  bash scripts/pg.sh stop "$pgdir" "$pgport"
+  if [ -n "$hp_saved" ]; then echo "$hp_saved" >/proc/sys/vm/nr_hugepages; fi
+  if [ -n "$dirty_saved" ]; then # one of the two is 0: writing the other restores it
+    if [ "${dirty_saved% *}" != 0 ]; then echo "${dirty_saved% *}" >/proc/sys/vm/dirty_background_bytes
+    else echo "${dirty_saved#* }" >/proc/sys/vm/dirty_background_ratio; fi
+  fi
+}
+trap cleanup EXIT
+if [ -n "${NMC_BENCH_DIRTY_BG_BYTES:-}" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "bench/first_sms.sh: NMC_BENCH_DIRTY_BG_BYTES needs root (it sets vm.dirty_background_bytes)" >&2
+    exit 2
+  fi
+  case "$NMC_BENCH_DIRTY_BG_BYTES" in
+    '' | *[!0-9]*) echo "bench/first_sms.sh: NMC_BENCH_DIRTY_BG_BYTES must be a number of bytes" >&2; exit 2 ;;
+  esac
+  dirty_saved="$(cat /proc/sys/vm/dirty_background_bytes) $(cat /proc/sys/vm/dirty_background_ratio)"
+  echo "$NMC_BENCH_DIRTY_BG_BYTES" >/proc/sys/vm/dirty_background_bytes
+fi
 if [ "${NMC_BENCH_HUGEPAGES:-0}" = 1 ] && [ "$(pg_huge)" != true ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "bench/first_sms.sh: NMC_BENCH_HUGEPAGES=1 needs root (it sets vm.nr_hugepages)" >&2
@@ -99,13 +126,6 @@ elif [ "${NMC_BENCH_PGSS:-0}" != 1 ] && grep -q "^$pgss_line" "$pgdir/data/postg
   sed -i -e "/^$pgss_line/d" -e '/^pg_stat_statements\.track/d' "$pgdir/data/postgresql.conf"
   pg_restart
 fi
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  bash scripts/pg.sh stop "$pgdir" "$pgport"
-  if [ -n "$hp_saved" ]; then echo "$hp_saved" >/proc/sys/vm/nr_hugepages; fi
-}
-trap cleanup EXIT
 
 export DATABASE_URL=$(bash scripts/pg.sh url "$pgdir" "$pgport" "$db")
 export PORT=$port PUBLIC_BASE_URL=http://127.0.0.1:$port LOG_LEVEL=$log_level
@@ -224,8 +244,8 @@ run_one() {
   # first change after a checkpoint), bytes
   echo "$wal0 $wal1" | awk -v n=$((rate * secs)) '{
     printf "  \"wal_per_call\": {\"records\": %.1f, \"fpi\": %.2f, \"bytes\": %.0f},\n", ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / n }'
-  printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "pg_huge_pages": %s, "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
-    "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$(pg_huge)" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
+  printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "pg_huge_pages": %s, "dirty_background_bytes": %s, "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
+    "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$(pg_huge)" "$(cat /proc/sys/vm/dirty_background_bytes)" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 while [ $# -ge 2 ]; do
