@@ -22,10 +22,10 @@
  * call (sent - scheduled, already inside the latencies): to keep it small
  * the sender's timer fires --spin-us early (default 150 us, at most 2% of
  * the time between calls) and it polls until the call is due. --dump writes
- * a "# first call due at" line (wall clock), then one line per call: index, when it was due (ns after the first), then the
- * send lag, webhook and first-SMS latencies in ns (-1: none) and the HTTP
- * status. Prints one JSON object (bench/first_sms.sh runs the
- * whole setup around it). */
+ * a "# first call due at" line (wall clock), then one line per call: index,
+ * when it was due (ns after the first), the send lag, webhook and first-SMS
+ * latencies in ns (-1: none) and the HTTP status. Prints one JSON object
+ * (bench/first_sms.sh runs the whole setup around it). */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -19,7 +19,6 @@ static size_t slot_of(const char *id)
 
 static void clear(struct nmc_tenant_entry *e)
 {
-    free(e->settings);
     json_decref(e->doc);
     memset(e, 0, sizeof *e);
 }
@@ -33,10 +32,8 @@ void nmc_tenant_cache_free(struct nmc_tenant_cache *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < NMC_TENANT_CACHE_SLOTS; i++) {
-        free(c->slots[i].settings);
+    for (size_t i = 0; i < NMC_TENANT_CACHE_SLOTS; i++)
         json_decref(c->slots[i].doc);
-    }
     free(c);
 }
 
@@ -45,7 +42,7 @@ const struct nmc_tenant_entry *nmc_tenant_cache_get(struct nmc_tenant_cache *c, 
     if (c == NULL || id == NULL || id[0] == '\0')
         return NULL;
     const struct nmc_tenant_entry *e = &c->slots[slot_of(id)];
-    if (e->settings == NULL || strcmp(e->id, id) != 0 || now_ms >= e->valid_until_ms)
+    if (e->id[0] == '\0' || strcmp(e->id, id) != 0 || now_ms >= e->valid_until_ms)
         return NULL;
     return e;
 }
@@ -63,8 +60,7 @@ void nmc_tenant_cache_put(struct nmc_tenant_cache *c, const char *id, const char
     nmc_strlcpy(e->id, id, sizeof e->id);
     nmc_strlcpy(e->version, version, sizeof e->version);
     nmc_strlcpy(e->name, name, sizeof e->name);
-    e->settings = nmc_xstrdup(settings);
-    e->doc = json_loads(settings, 0, NULL); /* rendering a reply reads it, never the text (tenant_cache.h) */
+    e->doc = json_loads(settings, 0, NULL); /* rendering a reply reads this, never the text */
     e->offset_s = offset_s;
     e->valid_until_ms = now_ms + NMC_TENANT_CACHE_TTL_MS;
 }

@@ -28,8 +28,7 @@ struct nmc_tenant_entry {
     char id[NMC_ID_LEN];
     char version[24];    /* tenants.xmin */
     char name[201];
-    char *settings;      /* JSON text, owned */
-    struct json_t *doc;  /* the same, parsed once when stored (NULL if it does not parse), owned */
+    struct json_t *doc;  /* its settings, parsed once when stored (NULL if they do not parse), owned */
     int32_t offset_s;    /* UTC offset of the tenant's zone */
     int64_t valid_until_ms;
 };
