@@ -21,10 +21,17 @@
  * to the last answer. send_lag is how late the generator itself wrote each
  * call (sent - scheduled, already inside the latencies): to keep it small
  * the sender's timer fires --spin-us early (default 150 us, at most 2% of
- * the time between calls) and it polls until the call is due. --dump writes
+ * the time between calls) and it polls until the call is due. A latency ends
+ * when the answer or the SMS request reached this process's socket (the
+ * kernel's receive timestamp, SO_TIMESTAMPNS), not when a thread here woke up
+ * to read it: that wake-up is the generator's and the emulator's, as the send
+ * lag is. The *_read_latency figures end at the read, for comparison;
+ * reads_without_rx_timestamp counts reads the kernel gave no timestamp (their
+ * read time counts). --dump writes
  * a "# first call due at" line (wall clock), then one line per call: index,
  * when it was due (ns after the first), the send lag, webhook and first-SMS
- * latencies in ns (-1: none) and the HTTP status. Prints one JSON object
+ * latencies in ns (-1: none), the HTTP status, then the webhook and first-SMS
+ * read latencies. Prints one JSON object
  * (bench/first_sms.sh runs the whole setup around it). */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
@@ -48,9 +55,12 @@
 #include "providers/twilio_sig.h"
 
 
+/* answered_ns and sms_ns: when the answer and the SMS request reached this
+ * process's socket (the kernel's receive timestamp); the _read_ns twins:
+ * when its thread read them, after waking up. */
 struct call {
-    int64_t scheduled_ns, sent_ns, answered_ns;
-    _Atomic int64_t sms_ns;
+    int64_t scheduled_ns, sent_ns, answered_ns, answered_read_ns;
+    _Atomic int64_t sms_ns, sms_read_ns;
     _Atomic int sms_count;
     int status;
 };
@@ -66,6 +76,7 @@ static struct {
     _Atomic int stop;
     _Atomic long unmatched;
     long emu_conns; /* connections nmc opened to the emulator */
+    _Atomic long rx_no_stamp; /* reads without a kernel timestamp (then the read time counts) */
 } B;
 
 static int64_t now_ns(void)
@@ -73,6 +84,46 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Turns SO_TIMESTAMPNS on for fd: every read then says when its data
+ * reached the socket, so a latency ends when the bytes arrived, not when
+ * this process's thread woke up to read them. */
+static void want_rx_stamps(int fd)
+{
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
+/* read() that also gives when the data read reached the socket (the
+ * kernel's receive timestamp of the last segment read, moved from
+ * CLOCK_REALTIME to now_ns()'s CLOCK_MONOTONIC), and when it was read. */
+static ssize_t read_stamped(int fd, char *buf, size_t len, int64_t *arrived, int64_t *read_at)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = { buf, len };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf };
+    ssize_t r = recvmsg(fd, &m, 0);
+    struct timespec real;
+    *read_at = now_ns();
+    clock_gettime(CLOCK_REALTIME, &real);
+    *arrived = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); r > 0 && c != NULL; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            int64_t age = ((int64_t)real.tv_sec - ts.tv_sec) * 1000000000 + (real.tv_nsec - ts.tv_nsec);
+            *arrived = *read_at - (age > 0 ? age : 0);
+        }
+    }
+    if (r > 0 && *arrived == 0) {
+        B.rx_no_stamp++;
+        *arrived = *read_at;
+    }
+    return r;
 }
 
 static void caller_of(int i, char out[20])
@@ -86,6 +137,7 @@ static int connect_to(int port)
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    want_rx_stamps(fd);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return -1;
@@ -164,7 +216,7 @@ static void conn_drop(struct sconn *c)
 {
     if (c->call >= 0) {
         B.calls[c->call].status = -1;
-        B.calls[c->call].answered_ns = now_ns();
+        B.calls[c->call].answered_ns = B.calls[c->call].answered_read_ns = now_ns();
         S.busy--;
     }
     epoll_ctl(S.epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -214,7 +266,8 @@ static void start_due_calls(void)
 
 static void on_readable(struct sconn *c)
 {
-    ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+    int64_t arrived, read_at;
+    ssize_t r = read_stamped(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, &arrived, &read_at);
     if (r <= 0) {
         conn_drop(c);
         return;
@@ -225,7 +278,8 @@ static void on_readable(struct sconn *c)
     if (c->call < 0 || !response_complete(c, &status))
         return;
     B.calls[c->call].status = status;
-    B.calls[c->call].answered_ns = now_ns();
+    B.calls[c->call].answered_ns = arrived;
+    B.calls[c->call].answered_read_ns = read_at;
     c->call = -1;
     c->len = 0;
     S.busy--;
@@ -315,7 +369,7 @@ static void *sender(void *arg)
 
 /* ---- the embedded Twilio emulator ---- */
 
-static void record_sms(const char *body)
+static void record_sms(const char *body, int64_t arrived, int64_t read_at)
 {
     const char *to = strstr(body, "To=");
     while (to != NULL && to != body && to[-1] != '&')
@@ -333,7 +387,8 @@ static void record_sms(const char *body)
         return;
     }
     int64_t expect = 0;
-    atomic_compare_exchange_strong(&B.calls[i].sms_ns, &expect, now_ns());
+    if (atomic_compare_exchange_strong(&B.calls[i].sms_ns, &expect, arrived))
+        B.calls[i].sms_read_ns = read_at;
     B.calls[i].sms_count++;
 }
 
@@ -341,6 +396,7 @@ struct econn {
     int fd;
     char buf[16384];
     size_t len;
+    int64_t arrived, read_at; /* of the last read */
 };
 
 static void serve_requests(struct econn *c)
@@ -357,7 +413,7 @@ static void serve_requests(struct econn *c)
             return;
         char saved = c->buf[total];
         c->buf[total] = '\0';
-        record_sms(end + 4);
+        record_sms(end + 4, c->arrived, c->read_at);
         c->buf[total] = saved;
         char resp[256], json[128];
         int jl = snprintf(json, sizeof json, "{\"sid\":\"SM%08x%024lx\",\"status\":\"queued\"}",
@@ -382,6 +438,7 @@ static void emu_accept(int epfd, int lfd)
             return;
         struct econn *c = calloc(1, sizeof *c);
         c->fd = fd;
+        want_rx_stamps(fd);
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
         epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
         B.emu_conns++;
@@ -391,7 +448,7 @@ static void emu_accept(int epfd, int lfd)
 static void emu_read(struct econn *c)
 {
     for (;;) {
-        ssize_t r = read(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len);
+        ssize_t r = read_stamped(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, &c->arrived, &c->read_at);
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         if (r <= 0) {
@@ -460,21 +517,26 @@ static long status_kib(long pid, const char *field)
 
 static void report(double elapsed_s)
 {
-    int64_t *hook = calloc((size_t)B.ncalls + 1, sizeof *hook), *sms = calloc((size_t)B.ncalls + 1, sizeof *sms);
-    int64_t *lag = calloc((size_t)B.ncalls + 1, sizeof *lag);
+    size_t sz = (size_t)B.ncalls + 1;
+    int64_t *hook = calloc(sz, sizeof *hook), *sms = calloc(sz, sizeof *sms), *lag = calloc(sz, sizeof *lag);
+    int64_t *hook_read = calloc(sz, sizeof *hook_read), *sms_read = calloc(sz, sizeof *sms_read);
     int nh = 0, ns = 0, nl = 0, lost = 0, dup = 0, errors = 0;
     for (int i = 0; i < B.ncalls; i++) {
         struct call *c = &B.calls[i];
         if (c->sent_ns > 0)
             lag[nl++] = c->sent_ns - c->scheduled_ns;
-        if (c->status == 200)
+        if (c->status == 200) {
+            hook_read[nh] = c->answered_read_ns - c->scheduled_ns;
             hook[nh++] = c->answered_ns - c->scheduled_ns;
-        else
+        } else {
             errors++;
+        }
         if (c->sms_count == 0 && c->status == 200)
             lost++; /* stored (answered 200) but never texted: an unanswered call is Twilio's to retry */
-        else if (c->sms_count > 0)
+        else if (c->sms_count > 0) {
+            sms_read[ns] = c->sms_read_ns - c->scheduled_ns;
             sms[ns++] = c->sms_ns - c->scheduled_ns;
+        }
         if (c->sms_count > 1)
             dup += c->sms_count - 1;
     }
@@ -484,12 +546,17 @@ static void report(double elapsed_s)
            errors, (long)B.unmatched, elapsed_s > 0 ? B.ncalls / elapsed_s : 0.0, B.emu_conns);
     print_dist("webhook_latency", hook, nh);
     print_dist("first_sms_latency", sms, ns);
+    print_dist("webhook_read_latency", hook_read, nh);
+    print_dist("first_sms_read_latency", sms_read, ns);
     print_dist("send_lag", lag, nl);
+    printf("  \"reads_without_rx_timestamp\": %ld,\n", (long)B.rx_no_stamp);
     printf("  \"server_rss_kib\": %ld, \"server_rss_peak_kib\": %ld\n}\n", status_kib(B.pid, "VmRSS:"),
            status_kib(B.pid, "VmHWM:"));
     free(hook);
     free(sms);
     free(lag);
+    free(hook_read);
+    free(sms_read);
     FILE *f = B.dump != NULL ? fopen(B.dump, "w") : NULL;
     if (B.dump != NULL && f == NULL)
         perror("bench_first_sms: --dump");
@@ -501,10 +568,12 @@ static void report(double elapsed_s)
     }
     for (int i = 0; f != NULL && i < B.ncalls; i++) { /* one line per call, ns since the first was due */
         const struct call *c = &B.calls[i];
-        fprintf(f, "%d %lld %lld %lld %lld %d\n", i, (long long)(c->scheduled_ns - B.start_ns),
+        fprintf(f, "%d %lld %lld %lld %lld %d %lld %lld\n", i, (long long)(c->scheduled_ns - B.start_ns),
                 (long long)(c->sent_ns ? c->sent_ns - c->scheduled_ns : -1),
                 (long long)(c->answered_ns ? c->answered_ns - c->scheduled_ns : -1),
-                (long long)(c->sms_count ? c->sms_ns - c->scheduled_ns : -1), c->status);
+                (long long)(c->sms_count ? c->sms_ns - c->scheduled_ns : -1), c->status,
+                (long long)(c->answered_read_ns ? c->answered_read_ns - c->scheduled_ns : -1),
+                (long long)(c->sms_count ? c->sms_read_ns - c->scheduled_ns : -1));
     }
     if (f != NULL)
         fclose(f);
