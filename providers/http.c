@@ -625,6 +625,14 @@ int nmc_prov_http_send(struct nmc_prov_http *c, const struct nmc_prov_http_req *
     if (id != NULL)
         *id = k->id;
     start_attempt(k);
+    /* Let libcurl start the request now rather than from the 0 ms timer it
+     * asked for, which fires on the loop's next turn, after everything else
+     * this turn sends: an SMS leaves in the same turn as the webhook's answer.
+     * Completions are only queued to their actors, never handled here (k
+     * may be gone already: a call the breaker refuses is finished at once). */
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_done(c);
     return 0;
 }
 
