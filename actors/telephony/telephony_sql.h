@@ -20,6 +20,12 @@
     " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int, ev.id, ev.event_id," \
     "  ev.payload::text, (extract(epoch FROM ev.created_at) * 1000)::bigint FROM (SELECT 1) one LEFT JOIN ev ON true"
 
+/* Parameters are cast to base types, never left to take a column's domain
+ * type (migration 0034): a parameter of a domain type is converted by
+ * domain_in, which builds the domain's constraint checks anew for every
+ * execution (OidInputFunctionCall gives it a fresh FmgrInfo each time), where
+ * a text parameter costs a copy and the column's domain check runs once, in
+ * the insert. */
 /* NMC_TELEPHONY_SQL_VOICE and its CTEs (wh, mc, ev), which
  * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY extends. $1 event key, $2 tenant,
  * $3 payload, $4 CallSid, $5 From, $6 To, $7 CallStatus, $8 CallDuration,
@@ -30,11 +36,11 @@
 #define NMC_TELEPHONY_SQL_VOICE_CTES \
     "WITH wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
-    "  VALUES ('twilio', $1, $2::uuid, $3::jsonb)" \
+    "  VALUES ('twilio', $1::text, $2::uuid, $3::jsonb)" \
     "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING received_at)," \
     " mc AS (" \
     "  INSERT INTO missed_calls (tenant_id, call_sid, from_e164, to_e164, call_status, duration_s, detected_at)" \
-    "  SELECT $2::uuid, $4, $5, $6, $7, $8::int, wh.received_at FROM wh WHERE $9::boolean" \
+    "  SELECT $2::uuid, $4::text, $5::text, $6::text, $7::text, $8::int, wh.received_at FROM wh WHERE $9::boolean" \
     "  ON CONFLICT (tenant_id, call_sid) DO NOTHING RETURNING id, detected_at)," \
     " ev AS (" \
     "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
@@ -130,7 +136,7 @@
 #define NMC_TELEPHONY_SQL_SMS \
     "WITH wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
-    "  VALUES ('twilio', $1, $2::uuid, $3::jsonb)" \
+    "  VALUES ('twilio', $1::text, $2::uuid, $3::jsonb)" \
     "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING received_at)," \
     " ev AS (" \
     "  INSERT INTO outbox_events (event_name, schema_version, payload, tenant_id, correlation_id, causation_id," \
@@ -154,7 +160,7 @@
     "  SELECT id, tenant_id, to_e164 FROM messages WHERE id = $3::uuid)," \
     " wh AS (" \
     "  INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
-    "  VALUES ('twilio', $1, (SELECT tenant_id FROM msg), $2::jsonb)" \
+    "  VALUES ('twilio', $1::text, (SELECT tenant_id FROM msg), $2::jsonb)" \
     "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING 1)," \
     " up AS (" \
     "  UPDATE messages m SET" \
