@@ -346,7 +346,7 @@ static void test_db_migrate_hot_path_sql_functions_are_inlined(void **state)
     if (nmc_db_migrate_up(F.url, source_migrations(), F.outf, F.err, sizeof F.err) != 0)
         fail_msg("up: %s", F.err);
     static const char *const calls[] = { "nmc_utc_text(now())", "nmc_sms_status_advances('queued', 'sent')",
-                                         "nmc_sms_status_rank('sent')" };
+                                         "nmc_sms_status_rank('sent')", "nmc_uuid_v7()" };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
         char sql[1024];
         snprintf(sql, sizeof sql,
@@ -361,6 +361,33 @@ static void test_db_migrate_hot_path_sql_functions_are_inlined(void **state)
             fail_msg("%s is not inlined: %s", calls[i], plan);
         free(plan);
     }
+}
+
+/* Conversations and messages get time-ordered ids (migration 0042): UUID
+ * version 7 with the RFC 9562 variant, the creation time in milliseconds in
+ * the first 48 bits, so a later id sorts after an earlier one. */
+static void test_db_migrate_conversation_and_message_ids_are_time_ordered(void **state)
+{
+    (void)state;
+    if (nmc_db_migrate_up(F.url, source_migrations(), F.outf, F.err, sizeof F.err) != 0)
+        fail_msg("up: %s", F.err);
+    pgtest_exec(F.db, "CREATE TEMP TABLE ids AS SELECT 1 AS n, clock_timestamp() AS at, nmc_uuid_v7() AS id");
+    pgtest_exec(F.db, "SELECT pg_sleep(0.002)");
+    pgtest_exec(F.db, "INSERT INTO ids SELECT 2, clock_timestamp(), nmc_uuid_v7()");
+    /* version 7, variant 10xx */
+    assert_int_equal(count("SELECT count(*) FROM ids WHERE substr(id::text, 15, 1) = '7'"
+                           " AND substr(id::text, 20, 1) IN ('8', '9', 'a', 'b')"), 2);
+    /* the later id sorts after the earlier one */
+    assert_int_equal(count("SELECT count(*) FROM ids a JOIN ids b ON a.n = 1 AND b.n = 2 WHERE a.id < b.id"), 1);
+    /* the first 48 bits are the time it was made, in ms */
+    assert_int_equal(count("SELECT count(*) FROM ids WHERE abs(('x' || lpad(replace(left(id::text, 13), '-', ''), 16, '0'))"
+                           "::bit(64)::bigint - (extract(epoch FROM at) * 1000)::bigint) <= 1"), 2);
+    /* two ids of the same millisecond differ (74 random bits) */
+    assert_int_equal(count("SELECT count(DISTINCT nmc_uuid_v7()) FROM generate_series(1, 1000)"), 1000);
+    assert_int_equal(count("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'public'"
+                           " AND table_name IN ('conversations', 'messages') AND column_name = 'id'"
+                           " AND column_default = 'nmc_uuid_v7()'"), 2);
+    pgtest_exec(F.db, "DROP TABLE ids");
 }
 
 static void test_db_migrate_default_dir_env_then_source(void **state)
@@ -391,6 +418,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_migrate_concurrent_up_serialised_by_lock, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_real_folder_up_down_up, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_hot_path_sql_functions_are_inlined, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_migrate_conversation_and_message_ids_are_time_ordered, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_default_dir_env_then_source, test_setup, test_teardown),
     };
     return cmocka_run_group_tests_name("db_migrate", tests, NULL, NULL);
