@@ -154,13 +154,19 @@ static void on_poll(uv_poll_t *h, int status, int events)
     drain_done(c);
 }
 
-static void on_curl_timeout(uv_timer_t *t)
+/* Lets libcurl act on its due timeouts, which include transfers just
+ * added: they start here. Completions are only queued to their actors. */
+static void run_due(struct nmc_prov_http *c)
 {
-    struct nmc_prov_http *c = t->data;
     int running;
 
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_done(c);
+}
+
+static void on_curl_timeout(uv_timer_t *t)
+{
+    run_due(t->data);
 }
 
 /* CURLMOPT_TIMERFUNCTION: only (re)arms our timer; calling back into
@@ -321,6 +327,7 @@ static void on_retry_due(uv_timer_t *t)
         k->wnext = NULL;
         start_attempt(k);
     }
+    run_due(c);
     arm_retry_timer(c);
 }
 
@@ -624,15 +631,11 @@ int nmc_prov_http_send(struct nmc_prov_http *c, const struct nmc_prov_http_req *
     }
     if (id != NULL)
         *id = k->id;
-    start_attempt(k);
-    /* Let libcurl start the request now rather than from the 0 ms timer it
-     * asked for, which fires on the loop's next turn, after everything else
-     * this turn sends: an SMS leaves in the same turn as the webhook's answer.
-     * Completions are only queued to their actors, never handled here (k
-     * may be gone already: a call the breaker refuses is finished at once). */
-    int running;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    drain_done(c);
+    start_attempt(k); /* k may be gone: a call the breaker refuses is finished at once */
+    /* Started now rather than from the 0 ms timer libcurl asks for, which
+     * fires on the loop's next turn, after everything else this turn sends:
+     * an SMS leaves in the same turn as the webhook's answer. */
+    run_due(c);
     return 0;
 }
 

@@ -1,6 +1,12 @@
 /* SQL of the telephony actor (owner: perf engineer). Each webhook is ONE
  * statement: the webhook_events insert is the dedupe, and every later CTE
- * runs only for a row it returned, so a replay writes nothing else. */
+ * runs only for a row it returned, so a replay writes nothing else.
+ * Parameters are cast to base types, never left to take a column's domain
+ * type (migration 0034): a parameter of a domain type is converted by
+ * domain_in, which builds the domain's constraint checks anew for every
+ * execution (OidInputFunctionCall gives it a fresh FmgrInfo each time), where
+ * a text parameter costs a copy and the column's domain check runs once, in
+ * the insert. */
 #ifndef NMC_ACTORS_TELEPHONY_TELEPHONY_SQL_H
 #define NMC_ACTORS_TELEPHONY_TELEPHONY_SQL_H
 
@@ -20,12 +26,6 @@
     " SELECT (SELECT count(*) FROM wh)::int, (SELECT count(*) FROM ev)::int, ev.id, ev.event_id," \
     "  ev.payload::text, (extract(epoch FROM ev.created_at) * 1000)::bigint FROM (SELECT 1) one LEFT JOIN ev ON true"
 
-/* Parameters are cast to base types, never left to take a column's domain
- * type (migration 0034): a parameter of a domain type is converted by
- * domain_in, which builds the domain's constraint checks anew for every
- * execution (OidInputFunctionCall gives it a fresh FmgrInfo each time), where
- * a text parameter costs a copy and the column's domain check runs once, in
- * the insert. */
 /* NMC_TELEPHONY_SQL_VOICE and its CTEs (wh, mc, ev), which
  * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY extends. $1 event key, $2 tenant,
  * $3 payload, $4 CallSid, $5 From, $6 To, $7 CallStatus, $8 CallDuration,
