@@ -59,7 +59,6 @@ lines=$(mktemp)
 trap 'rm -f "$lines"' EXIT
 # field NAME JSON: the object or number after "NAME": in the bench's JSON
 field() { grep -o "\"$1\": *[{][^}]*[}]\|\"$1\": *[0-9.]*" <<<"$2" | head -1 | sed "s/\"$1\": *//"; }
-sub() { grep -o "\"$1\": *[0-9.]*" <<<"$2" | head -1 | sed "s/\"$1\": *//"; }
 
 for r in $(seq 1 "$rounds"); do
   for i in "${!bins[@]}"; do
@@ -67,7 +66,7 @@ for r in $(seq 1 "$rounds"); do
     tr -d '\n' <<<"$out" >>"$jsonl"
     echo >>"$jsonl"
     lat=$(field first_sms_latency_ms "$out")
-    p50=$(sub p50 "$lat") p95=$(sub p95 "$lat") p99=$(sub p99 "$lat")
+    p50=$(field p50 "$lat") p95=$(field p95 "$lat") p99=$(field p99 "$lat")
     lost=$(field lost "$out") dup=$(field duplicated "$out")
     cn=$(field nmc_cpu_ms_per_call "$out") cp=$(field postgres_cpu_ms_per_call "$out")
     printf '%s round %d %-8s first SMS P50 %s P95 %s P99 %s ms, lost %s dup %s, CPU/call nmc %s PostgreSQL %s ms\n' \
