@@ -122,13 +122,15 @@ static char *trimmed(const char *s, size_t n)
     return nmc_xstrndup(s, n);
 }
 
-/* Adds one "Name: value" line (no CRLF) unless it is a status line. */
+/* Adds one "Name: value" line (no CRLF). A line without a name, or with a
+ * NUL (no valid field has one, RFC 9110 section 5.5; the copy would stop at
+ * it), is skipped. */
 static void add_line(struct nmc_prov_http_result *r, const char *line, size_t n, size_t *cap)
 {
     const char *colon = memchr(line, ':', n);
     struct nmc_prov_http_header *h;
 
-    if (colon == NULL || colon == line)
+    if (colon == NULL || colon == line || memchr(line, '\0', n) != NULL)
         return;
     if (r->nheaders == *cap) {
         *cap = *cap ? *cap * 2 : 16;

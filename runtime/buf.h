@@ -17,7 +17,7 @@ struct nmc_buf {
 int nmc_buf_append(struct nmc_buf *b, const void *data, size_t n);
 int nmc_buf_puts(struct nmc_buf *b, const char *s);
 int nmc_buf_printf(struct nmc_buf *b, const char *fmt, ...) NMC_PRINTF(2, 3);
-int nmc_buf_vprintf(struct nmc_buf *b, const char *fmt, va_list ap);
+int nmc_buf_vprintf(struct nmc_buf *b, const char *fmt, va_list ap) NMC_PRINTF(2, 0);
 /* Appends s as a JSON string literal with quotes and escapes. */
 int nmc_buf_json_str(struct nmc_buf *b, const char *s);
 int nmc_buf_json_strn(struct nmc_buf *b, const char *s, size_t n);

@@ -13,6 +13,7 @@
 
 #include "providers/breaker.h"
 #include "providers/http.h"
+#include "providers/http_result.h"
 #include "runtime/actor.h"
 #include "runtime/buf.h"
 #include "runtime/clock.h"
@@ -577,6 +578,34 @@ static void test_http_backoff_ms_deterministic_and_bounded(void **state)
     assert_in_range(a[4], 500, 999); /* capped at 1000 */
 }
 
+/* The header block as libcurl hands it over: status lines skipped, names
+ * lower-cased, values trimmed; a line without a name or with a NUL inside
+ * (found by tests/fuzz/fuzz_provider_response.c: its value used to be cut at
+ * the NUL, keeping the space before it) is skipped. */
+static void test_http_result_parse_headers(void **state)
+{
+    static const char block[] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+                                "Content-Type:  application/json \r\n"
+                                "X-Twilio-Request-Id:\tRQ1\r\n"
+                                ": no name\r\n"
+                                "no colon\r\n"
+                                "X-Nul: a \0b\r\n"
+                                "Retry-After: 3\n"
+                                "\r\n";
+    struct nmc_prov_http_result *r = calloc(1, sizeof *r);
+    (void)state;
+    assert_non_null(r);
+    nmc_prov_http_result_parse_headers(r, block, sizeof block - 1);
+    assert_int_equal(r->nheaders, 3);
+    assert_string_equal(r->headers[0].name, "content-type");
+    assert_string_equal(r->headers[0].value, "application/json");
+    assert_string_equal(r->headers[1].name, "x-twilio-request-id");
+    assert_string_equal(r->headers[1].value, "RQ1");
+    assert_string_equal(nmc_prov_http_result_header(r, "Retry-After"), "3");
+    assert_null(nmc_prov_http_result_header(r, "x-nul"));
+    nmc_prov_http_result_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -594,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_send_shape_delivers_own_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_send_bad_args, setup, teardown),
         cmocka_unit_test(test_http_backoff_ms_deterministic_and_bounded),
+        cmocka_unit_test(test_http_result_parse_headers),
     };
     return cmocka_run_group_tests_name("providers_http", tests, NULL, NULL);
 }
