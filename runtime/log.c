@@ -122,6 +122,18 @@ size_t nmc_log_utf8_seqlen(const unsigned char *s, size_t n)
     return len;
 }
 
+int nmc_log_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t off = 0; off < n;) {
+        size_t l = nmc_log_utf8_seqlen(u + off, n - off);
+        if (l == 0)
+            return 0;
+        off += l;
+    }
+    return 1;
+}
+
 /* Bytes of the first max_chars characters of s (an invalid byte counts as
  * one character, as it becomes one U+FFFD). *cut is set when s is longer. */
 static size_t prefix_chars(const char *s, size_t n, size_t max_chars, int *cut)

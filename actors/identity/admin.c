@@ -479,9 +479,15 @@ static void on_flags(struct nmc_http_req *req, void *ud)
     if (body == NULL)
         return;
     json_t *p = json_object_get(body, "pause_outbound_sms");
-    if (nmc_json_check_keys(body, keys, err, sizeof(err)) != 0 || !json_is_boolean(p)) {
-        nmc_http_respond_error(req, 400, "invalid_request",
-                               p && !json_is_boolean(p) ? "pause_outbound_sms must be true or false" : err);
+    const char *why = NULL;
+    if (nmc_json_check_keys(body, keys, err, sizeof(err)) != 0)
+        why = err;
+    else if (p == NULL)
+        why = "pause_outbound_sms is required (true or false)";
+    else if (!json_is_boolean(p))
+        why = "pause_outbound_sms must be true or false";
+    if (why != NULL) {
+        nmc_http_respond_error(req, 400, "invalid_request", why);
         json_decref(body);
         return;
     }

@@ -124,7 +124,11 @@ enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const c
 {
     static const char *const missed[] = { "no-answer", "busy", "failed" };
     static const char *const other[] = { "queued", "initiated", "ringing", "in-progress", "canceled" };
-    if (call_status == NULL)
+    /* CallDuration, whenever sent, is whole seconds (stored as an integer
+     * whatever the status: a "NaN" used to reach the database and fail). */
+    int64_t secs = 0;
+    if (call_status == NULL ||
+        (duration != NULL && duration[0] != '\0' && nmc_parse_i64(duration, 0, 86400 * 7, &secs) != 0))
         return NMC_TELEPHONY_INVALID;
     for (size_t i = 0; i < NMC_ARRAY_SIZE(missed); i++)
         if (strcmp(call_status, missed[i]) == 0)
@@ -133,9 +137,6 @@ enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const c
         if (strcmp(call_status, other[i]) == 0)
             return NMC_TELEPHONY_NOT_MISSED;
     if (strcmp(call_status, "completed") != 0)
-        return NMC_TELEPHONY_INVALID;
-    int64_t secs = 0;
-    if (duration != NULL && duration[0] != '\0' && nmc_parse_i64(duration, 0, 86400 * 7, &secs) != 0)
         return NMC_TELEPHONY_INVALID;
     if (treat_short && (duration == NULL || duration[0] == '\0' || secs <= short_max))
         return NMC_TELEPHONY_MISSED;
@@ -284,10 +285,16 @@ static int check_signature(struct telephony *t, struct nmc_http_req *req, enum e
     return NMC_EAUTH;
 }
 
-/* Field checks per endpoint; on failure names the problem in why. */
+/* Field checks per endpoint; on failure names the problem in why. Every
+ * value must be UTF-8, as Twilio sends it: the database refuses other bytes,
+ * which would turn a malformed webhook into a 500 that Twilio retries. */
 static int validate(struct telephony *t, struct hook *h, const char **why)
 {
     const struct nmc_form *f = &h->form;
+    for (size_t i = 0; i < f->n; i++)
+        if (!nmc_log_utf8_valid(f->pairs[i].name, strlen(f->pairs[i].name)) ||
+            !nmc_log_utf8_valid(f->pairs[i].value, strlen(f->pairs[i].value)))
+            return *why = "a form field is not valid UTF-8", NMC_EINVAL;
     const char *from = nmc_form_get(f, "From"), *to = nmc_form_get(f, "To");
     if (h->ep == EP_VOICE) {
         const struct nmc_config *c = t->app->cfg;

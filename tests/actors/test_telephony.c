@@ -34,6 +34,15 @@ static void test_telephony_classify_table(void **state)
         { "NO-ANSWER", NULL, 0, 10, NMC_TELEPHONY_INVALID },
         { NULL, NULL, 0, 10, NMC_TELEPHONY_INVALID },
         { "bogus", NULL, 0, 10, NMC_TELEPHONY_INVALID },
+        /* a duration that is not whole seconds is refused whatever the status
+         * (found by tests/e2e/test_bad_input.c: it reached the database) */
+        { "no-answer", "NaN", 0, 10, NMC_TELEPHONY_INVALID },
+        { "busy", "-1", 0, 10, NMC_TELEPHONY_INVALID },
+        { "ringing", "1.5", 0, 10, NMC_TELEPHONY_INVALID },
+        { "failed", "99999999999999999999", 0, 10, NMC_TELEPHONY_INVALID },
+        { "no-answer", " ", 0, 10, NMC_TELEPHONY_INVALID },
+        { "no-answer", "604800", 0, 10, NMC_TELEPHONY_MISSED },
+        { "no-answer", "604801", 0, 10, NMC_TELEPHONY_INVALID },
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         const struct row *r = &rows[i];
