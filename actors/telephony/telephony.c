@@ -331,11 +331,22 @@ static int validate(struct telephony *t, struct hook *h, const char **why)
 
 /* Twilio sends the same I-Twilio-Idempotency-Token on every retry of one
  * webhook: when present it is the dedupe key, with the endpoint so a token
- * can never collide across endpoints. */
+ * can never collide across endpoints. Twilio's tokens are printable ASCII;
+ * another one is ignored (the key from the SIDs stands), as its bytes could
+ * not be stored. */
+static int token_ok(const char *tok)
+{
+    size_t n = 0;
+    for (; tok[n] != '\0'; n++)
+        if (tok[n] < 0x21 || tok[n] > 0x7e || n == 200)
+            return 0;
+    return n > 0;
+}
+
 static void apply_idempotency_token(struct hook *h, const struct nmc_http_req *req)
 {
     const char *tok = nmc_http_req_header(req, "i-twilio-idempotency-token");
-    if (tok != NULL && tok[0] != '\0' && strlen(tok) <= 200)
+    if (tok != NULL && token_ok(tok))
         snprintf(h->event_key, sizeof h->event_key, "%s:token:%s", ep_names[h->ep], tok);
 }
 

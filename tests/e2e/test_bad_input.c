@@ -12,7 +12,7 @@
  * with both strings non-empty. After the sweep the server still answers,
  * and it stops cleanly (exit 0: no sanitizer report in the server either).
  * NMC_BAD_INPUT_SEED picks another sweep (the seed in use is printed);
- * NMC_BAD_INPUT_REQUESTS its length (default 1500). */
+ * NMC_BAD_INPUT_REQUESTS its length (default 2000). */
 #include "tests/e2e/test_scheduling_support.h"
 
 #include "http/body.h"
@@ -30,6 +30,7 @@ static int g_requests, g_fails;
 static int g_by_class[6]; /* answers by status / 100 */
 static int g_unauthorized;
 static struct nmc_buf g_report;
+static const char *g_header; /* the hostile header of the request in flight, if any */
 
 static uint64_t rnd(void)
 {
@@ -117,6 +118,7 @@ struct json_route {
     int id;           /* which id: 0 none, 1 tenant, 2 item, 3 resource, 4 appointment, 5 user */
     int admin;        /* admin key instead of the tenant's */
     struct field fields[8];
+    const char *wrap; /* NULL, or the key of the one object the fields sit in */
 };
 
 static const struct json_route json_routes[] = {
@@ -124,28 +126,37 @@ static const struct json_route json_routes[] = {
      {{"name", "\"Bad Input Two\""}, {"timezone", "\"America/Chicago\""}, {"phone_numbers", "[\"+15550007001\"]"},
       {"compliance_status", "\"approved\""},
       {"settings", "{\"business_hours\":{\"mon\":[[\"08:00\",\"17:00\"]]},\"first_reply_template_in_hours\":"
-                   "\"Hi from {business_name}\"}"}}},
+                   "\"Hi from {business_name}\"}"}}, NULL},
     {"PATCH", "/v1/admin/tenants/{}", 1, 1,
      {{"name", "\"Bad Input Co\""}, {"timezone", "\"America/New_York\""}, {"compliance_status", "\"pending\""},
-      {"settings", "{\"help_text\":\"Call us\"}"}}},
+      {"settings", "{\"help_text\":\"Call us\"}"}}, NULL},
     {"POST", "/v1/admin/tenants/{}/users", 1, 1,
-     {{"subject", "\"user_bad_input\""}, {"role", "\"TECH\""}, {"active", "true"}}},
-    {"PATCH", "/v1/admin/tenants/{}/users/{}", 5, 1, {{"role", "\"OWNER\""}, {"active", "false"}}},
-    {"POST", "/v1/admin/flags", 0, 1, {{"pause_outbound_sms", "false"}}},
+     {{"subject", "\"user_bad_input\""}, {"role", "\"TECH\""}, {"active", "true"}}, NULL},
+    {"PATCH", "/v1/admin/tenants/{}/users/{}", 5, 1, {{"role", "\"OWNER\""}, {"active", "false"}}, NULL},
+    {"POST", "/v1/admin/flags", 0, 1, {{"pause_outbound_sms", "false"}}, NULL},
     {"POST", "/v1/catalog/items", 0, 0,
      {{"name", "\"Leak repair\""}, {"description", "\"Any leak\""}, {"price_cents", "12000"},
-      {"duration_minutes", "60"}, {"aliases", "[\"leak\",\"drip\"]"}, {"priority", "1"}, {"active", "true"}}},
-    {"PATCH", "/v1/catalog/items/{}", 2, 0, {{"price_cents", "15000"}, {"duration_minutes", "90"}, {"name", "\"Drain\""}}},
-    {"POST", "/v1/catalog/match", 0, 0, {{"text", "\"my drain is clogged\""}, {"limit", "3"}}},
+      {"duration_minutes", "60"}, {"aliases", "[\"leak\",\"drip\"]"}, {"priority", "1"}, {"active", "true"}}, NULL},
+    {"PATCH", "/v1/catalog/items/{}", 2, 0, {{"price_cents", "15000"}, {"duration_minutes", "90"}, {"name", "\"Drain\""}}, NULL},
+    {"POST", "/v1/catalog/match", 0, 0, {{"text", "\"my drain is clogged\""}, {"limit", "3"}}, NULL},
     {"POST", "/v1/scheduling/resources", 0, 0,
-     {{"name", "\"Van 2\""}, {"business_hours", "{\"tue\":[[\"09:00\",\"17:00\"]]}"}, {"active", "true"}}},
-    {"PATCH", "/v1/scheduling/resources/{}", 3, 0, {{"name", "\"Van 1\""}, {"active", "true"}}},
+     {{"name", "\"Van 2\""}, {"business_hours", "{\"tue\":[[\"09:00\",\"17:00\"]]}"}, {"active", "true"}}, NULL},
+    {"PATCH", "/v1/scheduling/resources/{}", 3, 0, {{"name", "\"Van 1\""}, {"active", "true"}}, NULL},
     {"POST", "/v1/scheduling/holds", 0, 0,
      {{"resource_id", "RES"}, {"item_id", "ITEM"}, {"start", "\"2030-01-07T10:00:00Z\""},
-      {"customer_name", "\"Pat\""}, {"customer_phone", "\"+15550009999\""}, {"notes", "\"gate code 12\""}}},
-    {"POST", "/v1/scheduling/bookings", 0, 0, {{"hold_id", "HOLD"}}},
+      {"customer_name", "\"Pat\""}, {"customer_phone", "\"+15550009999\""}, {"notes", "\"gate code 12\""}}, NULL},
+    {"POST", "/v1/scheduling/bookings", 0, 0, {{"hold_id", "HOLD"}}, NULL},
     {"PATCH", "/v1/scheduling/appointments/{}", 4, 0,
-     {{"status", "\"cancelled\""}, {"reason", "\"customer asked\""}, {"start", "\"2030-01-08T10:00:00Z\""}}},
+     {{"status", "\"cancelled\""}, {"reason", "\"customer asked\""}, {"start", "\"2030-01-08T10:00:00Z\""}}, NULL},
+    {"PATCH", "/v1/admin/tenants/{}", 1, 1,
+     {{"business_hours", "{\"mon\":[[\"08:00\",\"17:00\"]]}"}, {"first_reply_template_in_hours", "\"Hi {business_name}\""},
+      {"first_reply_template_after_hours", "\"Closed; {business_phone}\""}, {"help_text", "\"Reply STOP to opt out\""}},
+     "settings"},
+    {"PATCH", "/v1/scheduling/resources/{}", 3, 0,
+     {{"mon", "[[\"08:00\",\"17:00\"]]"}, {"tue", "[[\"08:00\",\"12:00\"],[\"13:00\",\"17:00\"]]"},
+      {"wed", "[]"}, {"thu", "[[\"22:00\",\"02:00\"]]"}, {"fri", "[[\"00:00\",\"23:59\"]]"}, {"sat", "[]"},
+      {"sun", "[]"}},
+     "business_hours"},
 };
 
 static const char *route_id(int which)
@@ -197,9 +208,10 @@ static void record(const char *method, const char *path, const char *body, const
     g_fails++;
     if (g_fails > MAX_FAILS)
         return;
-    (void)nmc_buf_printf(&g_report, "  %s %.200s -> %d (%s)%s%.300s%s\n      answer: %.300s\n", method, path, status,
-                         why, body != NULL ? "\n      body: " : "", body != NULL ? body : "",
-                         body != NULL && strlen(body) > 300 ? "..." : "", r != NULL && r->body ? r->body : "");
+    (void)nmc_buf_printf(&g_report, "  %s %.200s -> %d (%s)%s%.300s%s%s%.120s\n      answer: %.300s\n", method, path,
+                         status, why, body != NULL ? "\n      body: " : "", body != NULL ? body : "",
+                         body != NULL && strlen(body) > 300 ? "..." : "", g_header ? "\n      header: " : "",
+                         g_header ? g_header : "", r != NULL && r->body ? r->body : "");
 }
 
 static void check(const char *method, const char *path, const char *body, int status,
@@ -242,6 +254,25 @@ static void send_checked(const char *cred, const char *extra, const char *method
 
 /* ---- the kinds of bad request ---- */
 
+/* One request header with a hostile value, or a second Content-Type. */
+static char *nasty_header(void)
+{
+    static const char *const names[] = {"Idempotency-Key", "X-Correlation-Id", "traceparent", "Content-Type",
+                                        "X-API-Key", "Authorization", "I-Twilio-Idempotency-Token"};
+    const char *v = nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))];
+    struct nmc_buf h = {0};
+    (void)nmc_buf_printf(&h, "%s: ", names[pick(NMC_ARRAY_SIZE(names))]);
+    if (pick(4) == 0) { /* long */
+        for (size_t i = 0; i < 300; i++)
+            (void)nmc_buf_puts(&h, "k");
+    } else {
+        /* raw bytes, but never a line break: that would be another header */
+        for (const char *p = v; *p != '\0'; p++)
+            (void)nmc_buf_printf(&h, "%c", *p == '\r' || *p == '\n' ? '_' : *p);
+    }
+    return nmc_buf_steal(&h, NULL);
+}
+
 static void bad_json_request(void)
 {
     const struct json_route *rt = &json_routes[pick(NMC_ARRAY_SIZE(json_routes))];
@@ -250,6 +281,8 @@ static void bad_json_request(void)
         nf++;
     size_t target = pick(nf), op = pick(10);
     struct nmc_buf b = {0};
+    if (rt->wrap != NULL)
+        (void)nmc_buf_printf(&b, "{\"%s\":", rt->wrap);
     (void)nmc_buf_puts(&b, "{");
     int first = 1;
     for (size_t i = 0; i < nf; i++) {
@@ -270,7 +303,7 @@ static void bad_json_request(void)
         (void)nmc_buf_printf(&b, "%s\"%s\":", first ? "" : ",", pick(2) ? "extra" : "Name");
         nasty_value(&b);
     }
-    (void)nmc_buf_puts(&b, "}");
+    (void)nmc_buf_puts(&b, rt->wrap != NULL ? "}}" : "}");
     if (op == 9 && b.len > 2) /* cut short */
         b.len = 1 + pick(b.len - 1), b.data[b.len] = '\0';
 
@@ -279,7 +312,12 @@ static void bad_json_request(void)
     fill(path, sizeof path, rt->path, ids);
     char idem[64];
     snprintf(idem, sizeof idem, "Idempotency-Key: bad-input-%d", g_requests);
-    send_checked(rt->admin ? ADMIN : T.key_hdr, strstr(path, "bookings") ? idem : NULL, rt->method, path, b.data);
+    char *extra = pick(6) == 0 ? nasty_header() : NULL;
+    g_header = extra;
+    send_checked(rt->admin ? ADMIN : T.key_hdr, extra != NULL ? extra : strstr(path, "bookings") ? idem : NULL,
+                 rt->method, path, b.data);
+    g_header = NULL;
+    free(extra);
     nmc_buf_free(&b);
 }
 
@@ -381,16 +419,26 @@ static void bad_webhook(void)
     size_t k = pick(NMC_ARRAY_SIZE(w)), n = 0;
     while (n < 8 && w[k].keys[n] != NULL)
         n++;
-    size_t target = pick(n);
-    char vals[8][64];
-    struct nmc_prov_kv kv[8];
+    size_t target = pick(n), op = pick(8);
+    char vals[9][64];
+    struct nmc_prov_kv kv[9];
     for (size_t i = 0; i < n; i++) {
         char seq[16];
         snprintf(seq, sizeof seq, "%07d", 1000000 + g_requests);
         const char *args[] = {seq, NULL};
         fill(vals[i], sizeof vals[i], w[k].values[i], args);
         kv[i].name = w[k].keys[i];
-        kv[i].value = i == target ? nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))] : vals[i];
+        kv[i].value = i == target && op >= 3 ? nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))] : vals[i];
+    }
+    if (op == 0) { /* a field missing */
+        kv[target] = kv[n - 1];
+        n--;
+    } else if (op == 1) { /* a field twice, the second value hostile */
+        kv[n].name = kv[target].name;
+        kv[n++].value = nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))];
+    } else if (op == 2) { /* an unknown field */
+        kv[n].name = pick(2) ? "Extra" : nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))];
+        kv[n++].value = nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))];
     }
     char target_path[160];
     if (k == 2) {
@@ -414,15 +462,22 @@ static void bad_webhook(void)
 
     struct nmc_buf raw = {0};
     (void)nmc_buf_printf(&raw,
-                         "POST %s HTTP/1.1\r\nHost: nmc.test\r\nConnection: close\r\n%s\r\n"
-                         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
-                         target_path, hdr, body.len, body.data);
+                         "POST %s HTTP/1.1\r\nHost: nmc.test\r\nConnection: close\r\n%s\r\n",
+                         target_path, hdr);
+    char *extra = pick(6) == 0 ? nasty_header() : NULL;
+    if (extra != NULL)
+        (void)nmc_buf_printf(&raw, "%s\r\n", extra);
+    g_header = extra;
+    (void)nmc_buf_printf(&raw, "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n%s",
+                         body.len, body.data);
     struct nmc_test_http_resp r;
     memset(&r, 0, sizeof r);
     int rc = nmc_test_http_request(E.nmc.port, raw.data, E2E_TIMEOUT_MS, &r);
     check("POST", target_path, body.data, rc == 0 ? r.status : rc, rc == 0 ? &r : NULL);
     if (rc == 0)
         nmc_test_http_resp_free(&r);
+    g_header = NULL;
+    free(extra);
     nmc_buf_free(&raw);
     nmc_buf_free(&body);
 }
@@ -432,7 +487,9 @@ static void bad_webhook(void)
 static int setup(void **state)
 {
     (void)state;
-    e2e_start(NULL);
+    /* first SMS go to a closed local port (nothing to send them to here) */
+    static const char *const env[] = {"TWILIO_API_BASE", "http://127.0.0.1:9", NULL};
+    e2e_start(env);
     e2e_tenant_create("Bad Input Co", "America/New_York", &T);
     char *path = e2e_fmt("/v1/admin/tenants/%s", T.id);
     json_decref(e2e_must(200, ADMIN, "PATCH", path,
@@ -484,7 +541,7 @@ static void test_bad_input_sweep_every_answer_is_a_clear_4xx_or_success(void **s
 {
     (void)state;
     const char *s = getenv("NMC_BAD_INPUT_SEED"), *n = getenv("NMC_BAD_INPUT_REQUESTS");
-    int64_t seed = 20261207, total = 1500;
+    int64_t seed = 20261207, total = 2000;
     if (s != NULL && s[0] != '\0' && nmc_parse_i64(s, 1, INT64_MAX, &seed) != 0)
         fail_msg("NMC_BAD_INPUT_SEED must be a positive integer, got '%s'", s);
     if (n != NULL && n[0] != '\0' && nmc_parse_i64(n, 100, 1000000, &total) != 0)
