@@ -277,7 +277,10 @@ static int parse_role(int argc, char **argv, enum nmc_role *role)
         const char *v = NULL;
         if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
             v = argv[++i];
-        else if (strncmp(argv[i], "--role=", 7) == 0)
+        else if (strcmp(argv[i], "--role") == 0) {
+            fprintf(stderr, "nmc serve: --role needs a value: web, worker or all\n");
+            return EXIT_USAGE;
+        } else if (strncmp(argv[i], "--role=", 7) == 0)
             v = argv[i] + 7;
         else {
             fprintf(stderr, "nmc serve: unknown argument '%s'\n", argv[i]);
@@ -303,11 +306,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    int version = strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0;
+    int want_help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0;
+    if ((version || want_help) && argc > 2) {
+        fprintf(stderr, "nmc %s: unexpected argument '%s'\n", argv[1], argv[2]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (version) {
         printf("nmc %s\n", NMC_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (want_help) {
         help();
         return 0;
     }

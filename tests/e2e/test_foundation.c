@@ -163,6 +163,10 @@ static void test_foundation_cli_exit_codes(void **state)
     assert_non_null(strstr(out, "usage"));
     assert_int_equal(nmc_proc_run(&g_nmc, (const char *const[]){"serve", "--role", "boss", NULL}, out, sizeof(out)), 2);
     assert_non_null(strstr(out, "--role"));
+    assert_int_equal(nmc_proc_run(&g_nmc, (const char *const[]){"serve", "--role", NULL}, out, sizeof(out)), 2);
+    assert_non_null(strstr(out, "--role needs a value"));
+    assert_int_equal(nmc_proc_run(&g_nmc, (const char *const[]){"--version", "now", NULL}, out, sizeof(out)), 2);
+    assert_non_null(strstr(out, "unexpected argument 'now'"));
     assert_int_equal(nmc_proc_run(&g_nmc, (const char *const[]){"migrate", "sideways", NULL}, out, sizeof(out)), 2);
     struct nmc_proc bad;
     nmc_proc_init(&bad, g_url);
