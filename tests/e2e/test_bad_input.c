@@ -8,8 +8,8 @@
  * correctly signed, carries such bytes.
  *
  * What every answer must be (guide: "bad input gets a clear error"): a
- * status below 500, and for a 4xx a JSON body {"error":{"code","message"}}
- * with both strings non-empty. After the sweep the server still answers,
+ * status below 500; for a 4xx a JSON body {"error":{"code","message"}}
+ * with both strings non-empty; for a success of the /v1 API, JSON. After the sweep the server still answers,
  * and it stops cleanly (exit 0: no sanitizer report in the server either).
  * NMC_BAD_INPUT_SEED picks another sweep (the seed in use is printed);
  * NMC_BAD_INPUT_REQUESTS its length (default 2000). */
@@ -228,6 +228,13 @@ static void check(const char *method, const char *path, const char *body, int st
     }
     if (status >= 500) {
         record(method, path, body, "server error", status, r);
+        return;
+    }
+    if (status < 400 && status != 204 && strncmp(path, "/v1/", 4) == 0) {
+        json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+        if (!json_is_object(j) && !json_is_array(j))
+            record(method, path, body, "success without a JSON body", status, r);
+        json_decref(j);
         return;
     }
     if (status >= 400) {
