@@ -491,6 +491,19 @@ static void bad_webhook(void)
 
 /* ---- fixture ---- */
 
+/* A hold on the resource for the item, days from now at 10:00; its id. */
+static char *new_hold(int days)
+{
+    char *start = e2e_future(days, "10:00", "America/New_York");
+    char *body = e2e_fmt("{\"resource_id\":\"%s\",\"item_id\":\"%s\",\"start\":\"%s\"}", g_res, g_item, start);
+    json_t *h = e2e_must(201, T.key_hdr, "POST", "/v1/scheduling/holds", body);
+    char *id = nmc_xstrdup(e2e_str(h, "id"));
+    json_decref(h);
+    free(body);
+    free(start);
+    return id;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -505,11 +518,7 @@ static int setup(void **state)
     g_user = e2e_user_create(T.id, "user_bad_input_0", "TECH", 1);
     g_item = e2e_item_create(&T, "Drain cleaning", 9900, 60);
     g_res = e2e_resource_create(&T, "Van 1", "00:00", "23:59");
-    char *start = e2e_future(3, "10:00", "America/New_York");
-    char *hold = e2e_fmt("{\"resource_id\":\"%s\",\"item_id\":\"%s\",\"start\":\"%s\"}", g_res, g_item, start);
-    json_t *h = e2e_must(201, T.key_hdr, "POST", "/v1/scheduling/holds", hold);
-    g_hold = nmc_xstrdup(e2e_str(h, "id"));
-    json_decref(h);
+    g_hold = new_hold(3);
     char *book = e2e_fmt("{\"hold_id\":\"%s\"}", g_hold);
     json_t *a = NULL;
     assert_int_equal(e2e_req2(T.key_hdr, "Idempotency-Key: bad-input-setup", "POST", "/v1/scheduling/bookings",
@@ -517,18 +526,10 @@ static int setup(void **state)
                      201);
     g_appt = nmc_xstrdup(e2e_str(a, "id"));
     json_decref(a);
-    /* a fresh hold for the sweep's bookings (the first one is booked) */
-    char *start2 = e2e_future(4, "10:00", "America/New_York");
-    char *hold2 = e2e_fmt("{\"resource_id\":\"%s\",\"item_id\":\"%s\",\"start\":\"%s\"}", g_res, g_item, start2);
-    h = e2e_must(201, T.key_hdr, "POST", "/v1/scheduling/holds", hold2);
-    free(g_hold);
-    g_hold = nmc_xstrdup(e2e_str(h, "id"));
-    json_decref(h);
-    free(start);
-    free(hold);
     free(book);
-    free(start2);
-    free(hold2);
+    /* a fresh hold for the sweep's bookings (the first one is booked) */
+    free(g_hold);
+    g_hold = new_hold(4);
     return 0;
 }
 
