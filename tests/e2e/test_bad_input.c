@@ -328,12 +328,6 @@ static void bad_json_request(void)
     nmc_buf_free(&b);
 }
 
-/* Percent-encodes any bytes (nmc_url_encode stops at a NUL; these have none). */
-static char *enc(const char *s)
-{
-    return nmc_url_encode(s);
-}
-
 static void bad_query_request(void)
 {
     static const struct {
@@ -357,7 +351,7 @@ static void bad_query_request(void)
         const char *name = q[k].params[i];
         char *v;
         if (pick(2))
-            v = enc(nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))]);
+            v = nmc_url_encode(nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))]);
         else if (strcmp(name, "item_id") == 0)
             v = nmc_xstrdup(g_item);
         else if (strcmp(name, "resource_id") == 0)
@@ -393,7 +387,7 @@ static void bad_path_request(void)
         {"GET", "/v1/scheduling/appointments/{}", 0},
     };
     size_t k = pick(NMC_ARRAY_SIZE(p));
-    char *id = enc(nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))]);
+    char *id = nmc_url_encode(nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))]);
     if (id[0] == '\0') {
         free(id);
         id = nmc_xstrdup("%20");
@@ -449,7 +443,7 @@ static void bad_webhook(void)
     }
     char target_path[160];
     if (k == 2) {
-        char *mid = enc(pick(2) ? g_appt : nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))]);
+        char *mid = nmc_url_encode(pick(2) ? g_appt : nasty_raw[pick(NMC_ARRAY_SIZE(nasty_raw))]);
         snprintf(target_path, sizeof target_path, "%s?mid=%s", w[k].path, mid);
         free(mid);
     } else {
@@ -457,7 +451,7 @@ static void bad_webhook(void)
     }
     struct nmc_buf body = {0};
     for (size_t i = 0; i < n; i++) {
-        char *ek = enc(kv[i].name), *ev = enc(kv[i].value);
+        char *ek = nmc_url_encode(kv[i].name), *ev = nmc_url_encode(kv[i].value);
         (void)nmc_buf_printf(&body, "%s%s=%s", i ? "&" : "", ek, ev);
         free(ek);
         free(ev);
