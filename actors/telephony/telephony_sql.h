@@ -153,7 +153,9 @@
  * our id only (every send carries it in its StatusCallback URL; provider_sid
  * has no index, so that these updates stay heap-only: migration 0040): a
  * callback without one is stored and changes nothing. The status moves
- * forward only (nmc_sms_status_advances, migration 0012); 21610 ("the
+ * forward only (nmc_sms_status_advances, migration 0012), and so does the
+ * error code: a late callback's ErrorCode never lands on a status it did not
+ * set (a 'delivered' message with error 30003 read as a failure); 21610 ("the
  * recipient replied STOP") records the opt-out in the same transaction. */
 #define NMC_TELEPHONY_SQL_STATUS \
     "WITH msg AS (" \
@@ -167,7 +169,8 @@
     "    status = CASE WHEN nmc_sms_status_advances(m.status, $5::text) THEN $5::text ELSE m.status END," \
     "    hold_reason = CASE WHEN nmc_sms_status_advances(m.status, $5::text) THEN NULL ELSE m.hold_reason END," \
     "    provider_sid = COALESCE(m.provider_sid, $4::text)," \
-    "    error_code = COALESCE($6::text, m.error_code)," \
+    "    error_code = CASE WHEN nmc_sms_status_advances(m.status, $5::text)" \
+    "                      THEN COALESCE($6::text, m.error_code) ELSE m.error_code END," \
     "    queued_at = CASE WHEN m.queued_at IS NULL AND nmc_sms_status_rank($5::text) >= 10" \
     "                     THEN now() ELSE m.queued_at END," \
     "    updated_at = now()" \

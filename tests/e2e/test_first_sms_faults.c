@@ -1,7 +1,8 @@
 /* End to end: the first SMS through Twilio faults (owner: sms engineer),
  * with the real nmc binary, PostgreSQL and nmc-fakes.
  *   - status callbacks out of order (delivered, sent, queued) leave the
- *     message delivered; failed never regresses; a replayed callback is
+ *     message delivered; failed never regresses; a late callback's error
+ *     code stays off a message it did not move; a replayed callback is
  *     counted once in twilio_message_status_total{status};
  *   - Twilio answers 500, then recovers: exactly one SMS;
  *   - a send that Twilio accepted but whose answer was lost (timeout after
@@ -122,6 +123,14 @@ static void test_first_sms_faults_status_callbacks_out_of_order_never_regress(vo
     assert_string_equal(st, "30003");
     assert_true(status_metric("failed") == f0 + 1);
     assert_int_equal(e2e_sms_count(caller), 1);
+
+    /* a late failure's error code stays off a delivered message */
+    missed_call_answered(caller, mid, sid);
+    assert_int_equal(e2e_status_callback(mid, sid, "delivered", NULL), 200);
+    assert_int_equal(e2e_status_callback(mid, sid, "undelivered", "30005"), 200);
+    message_status(mid, st);
+    assert_string_equal(st, "delivered");
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE id = '%s' AND error_code IS NULL", mid), 1);
 }
 
 static void test_first_sms_faults_twilio_5xx_then_success_sends_once(void **state)

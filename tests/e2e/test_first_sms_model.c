@@ -1,0 +1,814 @@
+/* End to end: a seeded sequence of what callers, Twilio and operators do to
+ * one tenant, with the real nmc binary, PostgreSQL and nmc-fakes, checked
+ * after every step against a reference model of the rules (owner: sms
+ * engineer). The other suites test each rule once; this one tests them in
+ * whatever order the seed deals them:
+ *   - missed calls (no-answer, busy, failed, short and long completed, a
+ *     ringing callback first), each answered 200;
+ *   - inbound SMS: STOP/START/HELP keywords in any case and spacing, and
+ *     texts that only look like them;
+ *   - replays of any earlier webhook, byte for byte;
+ *   - bursts: calls and texts of several callers at once, sometimes each
+ *     sent three times at once;
+ *   - delivery callbacks for any message Twilio accepted, in any order,
+ *     with error codes (21610 included);
+ *   - the SMS kill switch flipped through the admin API, and the tenant's
+ *     compliance status moved between pending and approved.
+ * After each step, once nothing is left to do (every outbox event
+ * dispatched, no send pending), the model and the system must agree on:
+ * every message each caller has (kind and state: sent, held for the pause,
+ * held for compliance, dropped as opted out), what nmc-fakes received (each
+ * of our messages at most once), who is opted out, the open conversations
+ * and their missed-call counts, and the status and error code of every
+ * message a callback named. A mismatch prints the seed, the step and the
+ * steps before it.
+ *
+ * Two runs: the default repeat window (60 min: one first reply per caller)
+ * and none (a first reply on every missed call). NMC_MODEL_SEED and
+ * NMC_MODEL_STEPS select another sequence. */
+#include "tests/e2e/first_sms_e2e.h"
+
+#include <ctype.h>
+#include <pthread.h>
+
+#define NCALLERS 5
+#define MAX_MSGS 256    /* per caller */
+#define MAX_HOOKS 2048  /* webhooks kept for replays */
+#define MAX_TRACKED 512 /* messages a callback named */
+#define MAX_KEYS 2048   /* status callbacks seen (MessageSid:MessageStatus) */
+#define TRACE 16        /* steps printed before a mismatch */
+#define QUIESCE_MS 15000
+
+enum kind { K_FIRST, K_HELP, K_START, K_STOP, NKIND };           /* sorted as their names */
+static const char *const kind_name[NKIND] = { "first_reply", "help", "opt_in_confirm", "opt_out_confirm" };
+enum mstate { S_HELD_COMPLIANCE, S_DROPPED, S_HELD_PAUSE, S_SENT, NSTATE }; /* sorted as their letters */
+static const char state_letter[NSTATE] = { 'C', 'D', 'P', 'S' };
+
+struct caller {
+    char phone[20];
+    int opted_out;
+    int first_recorded;  /* a first reply was recorded (the conversation is open) */
+    int missed_calls;    /* on the open conversation */
+    enum kind kinds[MAX_MSGS];
+    enum mstate states[MAX_MSGS];
+    int nmsgs;
+};
+
+struct hook {
+    char target[160];
+    char k[8][16];
+    char v[8][64];
+    size_t n;
+};
+
+struct tracked {
+    char mid[40];
+    char status[16];
+    char error[8];
+};
+
+static struct {
+    uint64_t rng;
+    int step;
+    int repeat_window; /* minutes */
+    char tenant[40];
+    int paused, approved;
+    struct caller c[NCALLERS];
+    struct hook *hooks;
+    size_t nhooks;
+    struct tracked tracked[MAX_TRACKED];
+    size_t ntracked;
+    char (*keys)[96];
+    size_t nkeys;
+    int calls, texts;
+    int holds[2]; /* messages put on hold, for compliance and for the pause */
+    char trace[TRACE][640];
+    int trace_step[TRACE];
+    /* a burst: webhooks queued by the steps, then sent all at once */
+    int bursting, copies;
+    struct hook pending[64];
+    size_t npending;
+} R;
+
+/* ---- the sequence ---- */
+
+static uint64_t rnd64(void)
+{
+    uint64_t z = (R.rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int rnd(int n)
+{
+    return (int)(rnd64() % (uint64_t)n);
+}
+
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void trace(const char *fmt, ...)
+{
+    int slot = R.step % TRACE;
+    char *t = R.trace[slot];
+    size_t n;
+    if (R.trace_step[slot] != R.step) {
+        R.trace_step[slot] = R.step;
+        n = (size_t)snprintf(t, sizeof R.trace[0], "step %d: ", R.step);
+    } else {
+        n = strlen(t);
+        n += (size_t)snprintf(t + n, sizeof R.trace[0] - n, "; ");
+    }
+    if (n >= sizeof R.trace[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t + n, sizeof R.trace[0] - n, fmt, ap);
+    va_end(ap);
+}
+
+static void fail_step(const char *what, const char *want, const char *got)
+{
+    char steps[TRACE * 650] = "";
+    size_t len = 0;
+    for (int s = R.step - TRACE + 1; s <= R.step; s++)
+        if (s >= 1)
+            len += (size_t)snprintf(steps + len, sizeof steps - len, "  %s\n", R.trace[s % TRACE]);
+    fprintf(stderr, "model and system disagree on %s after step %d (repeat window %d min; NMC_MODEL_SEED=%s)\n"
+            "%s  want: %s\n  got:  %s\n",
+            what, R.step, R.repeat_window, getenv("NMC_MODEL_SEED") ? getenv("NMC_MODEL_SEED") : "default", steps,
+            want, got);
+    fail_msg("model and system disagree on %s after step %d", what, R.step);
+}
+
+static void answered(int st, const char *what)
+{
+    if (st != 200) {
+        char got[32];
+        snprintf(got, sizeof got, "%d", st);
+        fail_step(what, "200", got);
+    }
+}
+
+static int send_kept(const struct hook *h)
+{
+    struct e2e_kv kv[8];
+    for (size_t i = 0; i < h->n; i++)
+        kv[i] = (struct e2e_kv){ h->k[i], h->v[i] };
+    return e2e_webhook(h->target, kv, h->n);
+}
+
+/* Sends a webhook (in a burst: queues it, R.copies times), keeps it for
+ * replays, and expects 200. */
+static void send_hook(const char *target, const struct e2e_kv *kv, size_t n)
+{
+    struct hook h;
+    snprintf(h.target, sizeof h.target, "%s", target);
+    h.n = n;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(h.k[i], sizeof h.k[i], "%s", kv[i].k);
+        snprintf(h.v[i], sizeof h.v[i], "%s", kv[i].v);
+    }
+    if (R.nhooks < MAX_HOOKS)
+        R.hooks[R.nhooks++] = h;
+    if (!R.bursting) {
+        answered(send_kept(&h), "a webhook's answer");
+        return;
+    }
+    for (int i = 0; i < R.copies; i++) {
+        assert_true(R.npending < NMC_ARRAY_SIZE(R.pending));
+        R.pending[R.npending++] = h;
+    }
+}
+
+struct sender {
+    pthread_t th;
+    const struct hook *h;
+    int status;
+};
+
+static void *sender_main(void *arg)
+{
+    struct sender *s = arg;
+    s->status = send_kept(s->h);
+    return NULL;
+}
+
+/* ---- the model ---- */
+
+static void count_hold(enum mstate s)
+{
+    R.holds[0] += s == S_HELD_COMPLIANCE;
+    R.holds[1] += s == S_HELD_PAUSE;
+}
+
+static void add_msg(struct caller *c, enum kind k, enum mstate s)
+{
+    count_hold(s);
+    assert_true(c->nmsgs < MAX_MSGS);
+    c->kinds[c->nmsgs] = k;
+    c->states[c->nmsgs++] = s;
+}
+
+/* nmc_conv_first_reply: the opt-out, then the repeat window (a missed call
+ * is still counted on the open conversation), then compliance, then the
+ * pause. */
+static void first_reply_attempt(struct caller *c, int missed)
+{
+    if (c->opted_out)
+        return;
+    if (R.repeat_window > 0 && c->first_recorded) {
+        c->missed_calls += missed;
+        return;
+    }
+    c->missed_calls = c->first_recorded ? c->missed_calls + missed : missed;
+    c->first_recorded = 1;
+    add_msg(c, K_FIRST, !R.approved ? S_HELD_COMPLIANCE : R.paused ? S_HELD_PAUSE : S_SENT);
+}
+
+/* A held send released (the conversation's resume()): held again for the
+ * pause, or for compliance (first replies), dropped for an opt-out (other
+ * than the confirmations STOP and HELP answer), or sent. */
+static enum mstate released(const struct caller *c, enum kind k)
+{
+    if (R.paused)
+        return S_HELD_PAUSE;
+    if (k == K_FIRST && !R.approved)
+        return S_HELD_COMPLIANCE;
+    if (c->opted_out && k != K_STOP && k != K_HELP)
+        return S_DROPPED;
+    return S_SENT;
+}
+
+static void release(enum mstate held)
+{
+    for (int i = 0; i < NCALLERS; i++)
+        for (int m = 0; m < R.c[i].nmsgs; m++)
+            if (R.c[i].states[m] == held) {
+                R.c[i].states[m] = released(&R.c[i], R.c[i].kinds[m]);
+                count_hold(R.c[i].states[m]);
+            }
+}
+
+static int status_rank(const char *s)
+{
+    static const char *const n[] = { "queued", "sending", "sent", "delivered", "undelivered", "failed", "read" };
+    static const int r[] = { 20, 30, 40, 100, 100, 100, 110 };
+    for (size_t i = 0; i < NMC_ARRAY_SIZE(n); i++)
+        if (strcmp(s, n[i]) == 0)
+            return r[i];
+    return 0;
+}
+
+/* nmc_sms_status_advances (migration 0012). */
+static int advances(const char *cur, const char *next)
+{
+    return (status_rank(cur) < 100 && status_rank(next) > status_rank(cur)) ||
+           (strcmp(cur, "delivered") == 0 && strcmp(next, "read") == 0);
+}
+
+/* ---- steps ---- */
+
+static void step_call(struct caller *c)
+{
+    static const char *const missed[] = { "no-answer", "busy", "failed" };
+    char sid[40], dur[16] = "0";
+    snprintf(sid, sizeof sid, "CAmodel%08d", ++R.calls);
+    const char *status;
+    int is_missed = 1, r = rnd(100);
+    if (r < 65) {
+        status = missed[rnd(3)];
+    } else if (r < 75) {
+        status = "completed"; /* TREAT_SHORT_COMPLETED_AS_MISSED=true, SHORT_COMPLETED_MAX_SECONDS=10 */
+        snprintf(dur, sizeof dur, "%d", rnd(11));
+    } else if (r < 85) {
+        status = "completed";
+        snprintf(dur, sizeof dur, "%d", 11 + rnd(900));
+        is_missed = 0;
+    } else {
+        struct e2e_kv ring[] = { { "AccountSid", "ACtest" }, { "CallSid", sid }, { "CallStatus", "ringing" },
+                                 { "Direction", "inbound" }, { "From", c->phone }, { "To", "+15550001000" } };
+        send_hook("/webhooks/twilio/voice-status", ring, NMC_ARRAY_SIZE(ring));
+        status = "no-answer";
+    }
+    trace("call %s from %s: %s, %s s", sid, c->phone, status, dur);
+    struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "CallSid", sid }, { "CallStatus", status },
+                           { "CallDuration", dur }, { "Direction", "inbound" }, { "From", c->phone },
+                           { "To", "+15550001000" } };
+    send_hook("/webhooks/twilio/voice-status", kv, NMC_ARRAY_SIZE(kv));
+    if (is_missed)
+        first_reply_attempt(c, 1);
+}
+
+/* word in random case, with random spacing around it */
+static void keyword_text(const char *word, char *out, size_t len)
+{
+    static const char *const pad[] = { "", "", " ", "\n", " \t " };
+    char w[32];
+    size_t i = 0;
+    for (; word[i] && i < sizeof w - 1; i++)
+        w[i] = (char)(rnd(2) ? toupper((unsigned char)word[i]) : tolower((unsigned char)word[i]));
+    w[i] = '\0';
+    snprintf(out, len, "%s%s%s", pad[rnd(5)], w, pad[rnd(5)]);
+}
+
+static void step_text(struct caller *c)
+{
+    static const char *const stop[] = { "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                                        "OPTOUT" };
+    static const char *const start[] = { "START", "UNSTOP", "YES" };
+    static const char *const help[] = { "HELP", "INFO" };
+    static const char *const plain[] = { "Hi, are you open today?", "stop by at 3 please", "HELP ME",
+                                         "yes please", "Stopped working again", "info?", "Can you quote a water heater?",
+                                         "START." };
+    char sid[40], text[64];
+    snprintf(sid, sizeof sid, "SMmodel%08d", ++R.texts);
+    int r = rnd(100);
+    enum kind k = NKIND;
+    if (r < 18) {
+        keyword_text(stop[rnd(NMC_ARRAY_SIZE(stop))], text, sizeof text), k = K_STOP;
+    } else if (r < 30) {
+        keyword_text(start[rnd(NMC_ARRAY_SIZE(start))], text, sizeof text), k = K_START;
+    } else if (r < 40) {
+        keyword_text(help[rnd(NMC_ARRAY_SIZE(help))], text, sizeof text), k = K_HELP;
+    } else {
+        snprintf(text, sizeof text, "%s", plain[rnd(NMC_ARRAY_SIZE(plain))]);
+    }
+    trace("text %s from %s: \"%s\"", sid, c->phone, text);
+    struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "MessageSid", sid }, { "From", c->phone },
+                           { "To", "+15550001000" }, { "Body", text }, { "NumMedia", "0" } };
+    send_hook("/webhooks/twilio/sms", kv, NMC_ARRAY_SIZE(kv));
+    if (k == K_STOP)
+        c->opted_out = 1;
+    else if (k == K_START)
+        c->opted_out = 0;
+    if (k != NKIND)
+        add_msg(c, k, R.paused ? S_HELD_PAUSE : S_SENT);
+    else if (!c->first_recorded)
+        first_reply_attempt(c, 0); /* no open conversation: a first reply */
+}
+
+static void step_replay(void)
+{
+    if (R.nhooks == 0)
+        return;
+    const struct hook *h = &R.hooks[rnd((int)R.nhooks)];
+    trace("replay of %s %s", h->target, h->v[1]);
+    answered(send_kept(h), "a replay's answer");
+}
+
+/* Calls and texts from two to five callers at once (in one loop turn of
+ * nmc, where the webhooks share a transaction and the conversation's jobs
+ * share round trips), sometimes each webhook three times at once (Twilio's
+ * retries racing). Callers do not affect one another, so the model takes
+ * them in any order. */
+static void step_burst(void)
+{
+    int idx[NCALLERS], k = 2 + rnd(NCALLERS - 1);
+    for (int i = 0; i < NCALLERS; i++)
+        idx[i] = i;
+    for (int i = NCALLERS - 1; i > 0; i--) {
+        int j = rnd(i + 1), t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    R.bursting = 1;
+    R.copies = rnd(3) == 0 ? 3 : 1;
+    R.npending = 0;
+    trace("burst, each webhook %d time(s) at once", R.copies);
+    for (int i = 0; i < k; i++) {
+        if (rnd(2))
+            step_call(&R.c[idx[i]]);
+        else
+            step_text(&R.c[idx[i]]);
+    }
+    R.bursting = 0;
+    struct sender s[NMC_ARRAY_SIZE(R.pending)];
+    for (size_t i = 0; i < R.npending; i++) {
+        s[i].h = &R.pending[i];
+        assert_int_equal(pthread_create(&s[i].th, NULL, sender_main, &s[i]), 0);
+    }
+    for (size_t i = 0; i < R.npending; i++)
+        assert_int_equal(pthread_join(s[i].th, NULL), 0);
+    for (size_t i = 0; i < R.npending; i++)
+        answered(s[i].status, "a webhook's answer in a burst");
+}
+
+static struct tracked *track(const char *mid, const char *status, const char *error)
+{
+    for (size_t i = 0; i < R.ntracked; i++)
+        if (strcmp(R.tracked[i].mid, mid) == 0)
+            return &R.tracked[i];
+    if (R.ntracked == MAX_TRACKED)
+        return NULL;
+    struct tracked *t = &R.tracked[R.ntracked++];
+    snprintf(t->mid, sizeof t->mid, "%s", mid);
+    snprintf(t->status, sizeof t->status, "%s", status);
+    snprintf(t->error, sizeof t->error, "%s", error);
+    return t;
+}
+
+/* A delivery callback for one of the messages Twilio accepted. */
+static void step_status(void)
+{
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT id::text, provider_sid, status, coalesce(error_code, ''), to_e164 FROM messages"
+             " WHERE tenant_id = '%s' AND direction = 'outbound' AND provider_sid IS NOT NULL"
+             " ORDER BY created_at, id",
+             R.tenant);
+    PGresult *res = PQexec(E.pg, q);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return;
+    }
+    int row = rnd(PQntuples(res));
+    static const char *const statuses[] = { "queued", "sending", "sent", "delivered", "undelivered", "failed",
+                                            "read" };
+    static const char *const errors[] = { "30003", "30005", "30006", "21610" };
+    const char *status = statuses[rnd(NMC_ARRAY_SIZE(statuses))];
+    const char *error = NULL;
+    if ((strcmp(status, "undelivered") == 0 || strcmp(status, "failed") == 0) && rnd(3) != 0)
+        error = errors[rnd(NMC_ARRAY_SIZE(errors))];
+    char mid[40], sid[64], key[96], to[20];
+    snprintf(mid, sizeof mid, "%s", PQgetvalue(res, row, 0));
+    snprintf(sid, sizeof sid, "%s", PQgetvalue(res, row, 1));
+    snprintf(to, sizeof to, "%s", PQgetvalue(res, row, 4));
+    struct tracked *t = track(mid, PQgetvalue(res, row, 2), PQgetvalue(res, row, 3));
+    PQclear(res);
+    if (t == NULL)
+        return;
+    trace("callback %s for %s (to %s): %s %s", sid, mid, to, status, error ? error : "-");
+    assert_int_equal(e2e_status_callback(mid, sid, status, error), 200);
+    snprintf(key, sizeof key, "%s:%s", sid, status);
+    for (size_t i = 0; i < R.nkeys; i++)
+        if (strcmp(R.keys[i], key) == 0)
+            return; /* the same callback again (Twilio's event key): changes nothing */
+    assert_true(R.nkeys < MAX_KEYS);
+    snprintf(R.keys[R.nkeys++], sizeof R.keys[0], "%s", key);
+    if (advances(t->status, status)) {
+        snprintf(t->status, sizeof t->status, "%s", status);
+        if (error != NULL)
+            snprintf(t->error, sizeof t->error, "%s", error);
+    }
+    if (error != NULL && strcmp(error, "21610") == 0)
+        for (int i = 0; i < NCALLERS; i++)
+            if (strcmp(R.c[i].phone, to) == 0)
+                R.c[i].opted_out = 1; /* Twilio says the recipient opted out */
+}
+
+static int paused_here(void)
+{
+    char resp[1024];
+    assert_int_equal(e2e_admin("GET", "/v1/admin/flags", NULL, resp, sizeof resp), 200);
+    json_t *j = json_loads(resp, 0, NULL);
+    assert_non_null(j);
+    int v = json_is_true(json_object_get(j, "paused_on_this_instance"));
+    json_decref(j);
+    return v;
+}
+
+static void step_pause(void)
+{
+    char resp[1024];
+    R.paused = !R.paused;
+    trace("%s outbound SMS", R.paused ? "pause" : "resume");
+    assert_int_equal(e2e_admin("POST", "/v1/admin/flags",
+                               R.paused ? "{\"pause_outbound_sms\":true}" : "{\"pause_outbound_sms\":false}", resp,
+                               sizeof resp),
+                     200);
+    /* the instance applies the flag on its notification */
+    int64_t end = e2e_now_ms() + 5000;
+    while (paused_here() != R.paused && e2e_now_ms() < end)
+        e2e_sleep_ms(5);
+    if (paused_here() != R.paused)
+        fail_step("the instance's pause", R.paused ? "paused" : "running", R.paused ? "running" : "paused");
+    if (!R.paused)
+        release(S_HELD_PAUSE);
+}
+
+static void step_compliance(void)
+{
+    char target[96], resp[4096];
+    R.approved = !R.approved;
+    trace("compliance %s", R.approved ? "approved" : "pending");
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", R.tenant);
+    assert_int_equal(e2e_admin("PATCH", target,
+                               R.approved ? "{\"compliance_status\":\"approved\"}" : "{\"compliance_status\":\"pending\"}",
+                               resp, sizeof resp),
+                     200);
+    if (R.approved)
+        release(S_HELD_COMPLIANCE);
+}
+
+/* ---- agreement ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of lines (n of them), sorted (C collation) and joined by '|'. */
+static void joined(char **lines, size_t n, char *out, size_t len)
+{
+    qsort(lines, n, sizeof *lines, cmp_str);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? "|" : "", lines[i]);
+        assert_true(used < len);
+        free(lines[i]);
+    }
+}
+
+static char *line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *line(const char *fmt, ...)
+{
+    char b[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    return strdup(b);
+}
+
+#define BIG 65536
+
+/* A text value of a query of any length ("" for NULL). */
+static void sql_text(char *out, size_t len, const char *q)
+{
+    char *v = pgtest_value(E.pg, q);
+    snprintf(out, len, "%s", v != NULL ? v : "");
+    free(v);
+}
+
+static void agree(const char *what, const char *want, const char *got)
+{
+    if (strcmp(want, got) != 0)
+        fail_step(what, want, got);
+}
+
+/* Every outbox event dispatched, no send pending, and nmc-fakes holding as
+ * many messages as the model sent: then the step's effects are complete. */
+static void quiesce(int want_sent)
+{
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT (SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL)"
+             " + (SELECT count(*) FROM messages WHERE status IN ('pending', 'retry', 'ambiguous'))");
+    int64_t end = e2e_now_ms() + QUIESCE_MS;
+    for (;;) {
+        int settled = pgtest_int(E.pg, q) == 0;
+        json_t *by = settled ? e2e_sms_by_to() : NULL;
+        int n = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(by, k, v) n += (int)json_integer_value(v);
+        json_decref(by);
+        if ((settled && n >= want_sent) || e2e_now_ms() > end)
+            return;
+        e2e_sleep_ms(5);
+    }
+}
+
+static void check(void)
+{
+    char *want = malloc(BIG), *got = malloc(BIG), *lines[NCALLERS * NKIND * NSTATE], q[1024];
+    assert_non_null(want);
+    assert_non_null(got);
+    size_t n = 0;
+    int sent = 0;
+    for (int i = 0; i < NCALLERS; i++)
+        for (int m = 0; m < R.c[i].nmsgs; m++)
+            sent += R.c[i].states[m] == S_SENT;
+    quiesce(sent);
+
+    /* every outbound message, by caller, kind and state */
+    for (int i = 0; i < NCALLERS; i++)
+        for (int k = 0; k < NKIND; k++)
+            for (int s = 0; s < NSTATE; s++) {
+                int c = 0;
+                for (int m = 0; m < R.c[i].nmsgs; m++)
+                    c += R.c[i].kinds[m] == (enum kind)k && R.c[i].states[m] == (enum mstate)s;
+                if (c > 0)
+                    lines[n++] = line("%s %s %c %d", R.c[i].phone, kind_name[k], state_letter[s], c);
+            }
+    joined(lines, n, want, BIG);
+    snprintf(q, sizeof q,
+             "SELECT coalesce(string_agg(x, '|' ORDER BY x COLLATE \"C\"), '') FROM ("
+             " SELECT to_e164 || ' ' || kind || ' ' || st || ' ' || count(*) AS x FROM ("
+             "  SELECT to_e164, kind, CASE WHEN provider_sid IS NOT NULL THEN 'S'"
+             "   WHEN status = 'held' AND hold_reason = 'pause' THEN 'P'"
+             "   WHEN status = 'held' AND hold_reason = 'compliance' THEN 'C'"
+             "   WHEN status = 'failed' THEN 'D' ELSE status END AS st"
+             "  FROM messages WHERE tenant_id = '%s' AND direction = 'outbound') m"
+             " GROUP BY to_e164, kind, st) g",
+             R.tenant);
+    sql_text(got, BIG, q);
+    agree("the messages (caller kind state count)", want, got);
+
+    /* what Twilio (nmc-fakes) received: each of our messages at most once */
+    n = 0;
+    for (int i = 0; i < NCALLERS; i++)
+        for (int k = 0; k < NKIND; k++) {
+            int c = 0;
+            for (int m = 0; m < R.c[i].nmsgs; m++)
+                c += R.c[i].kinds[m] == (enum kind)k && R.c[i].states[m] == S_SENT;
+            if (c > 0)
+                lines[n++] = line("%s %s %d", R.c[i].phone, kind_name[k], c);
+        }
+    joined(lines, n, want, BIG);
+    char *resp = malloc(E2E_RESP_MAX), *mids = malloc(BIG);
+    assert_non_null(resp);
+    assert_non_null(mids);
+    mids[0] = '\0';
+    assert_int_equal(e2e_http(E.fakes.port, "GET", "/_fakes/messages", NULL, NULL, NULL, resp, E2E_RESP_MAX), 200);
+    json_t *j = json_loads(resp, 0, NULL), *msg;
+    size_t idx, used = 0;
+    assert_non_null(j);
+    json_array_foreach(json_object_get(j, "messages"), idx, msg) {
+        const char *cb = json_string_value(json_object_get(msg, "status_callback"));
+        const char *mid = cb != NULL ? strstr(cb, "?mid=") : NULL;
+        if (mid == NULL)
+            fail_step("a message at Twilio", "a StatusCallback with ?mid=", cb != NULL ? cb : "(none)");
+        used += (size_t)snprintf(mids + used, BIG - used, "%s%s", used ? "," : "", mid + 5);
+        assert_true(used < BIG);
+    }
+    size_t at_twilio = json_array_size(json_object_get(j, "messages"));
+    json_decref(j);
+    free(resp);
+    char *q2 = malloc(BIG + 1024);
+    assert_non_null(q2);
+    snprintf(q2, BIG + 1024,
+             "SELECT coalesce(string_agg(x, '|' ORDER BY x COLLATE \"C\"), '') FROM ("
+             " SELECT to_e164 || ' ' || kind || ' ' || count(*) AS x FROM messages"
+             " WHERE id = ANY('{%s}'::uuid[]) GROUP BY to_e164, kind) g",
+             mids);
+    sql_text(got, BIG, q2);
+    agree("the messages at Twilio (caller kind count)", want, got);
+    snprintf(q2, BIG + 1024, "SELECT count(DISTINCT m) FROM unnest('{%s}'::uuid[]) m", mids);
+    char want_n[32], got_n[32];
+    snprintf(want_n, sizeof want_n, "%zu distinct messages", at_twilio);
+    snprintf(got_n, sizeof got_n, "%lld distinct messages", (long long)(at_twilio ? pgtest_int(E.pg, q2) : 0));
+    agree("the messages at Twilio (none twice)", want_n, got_n);
+    free(q2);
+    free(mids);
+
+    /* opt-outs */
+    n = 0;
+    for (int i = 0; i < NCALLERS; i++)
+        if (R.c[i].opted_out)
+            lines[n++] = line("%s", R.c[i].phone);
+    joined(lines, n, want, BIG);
+    e2e_sql_text(got, BIG,
+                 "SELECT coalesce(string_agg(phone_e164, '|' ORDER BY phone_e164 COLLATE \"C\"), '')"
+                 " FROM sms_opt_outs WHERE tenant_id = '%s' AND opted_out",
+                 R.tenant);
+    agree("who is opted out", want, got);
+
+    /* open conversations and the missed calls recorded on them */
+    n = 0;
+    for (int i = 0; i < NCALLERS; i++)
+        if (R.c[i].first_recorded)
+            lines[n++] = line("%s:%d", R.c[i].phone, R.c[i].missed_calls);
+    joined(lines, n, want, BIG);
+    e2e_sql_text(got, BIG,
+                 "SELECT coalesce(string_agg(caller_e164 || ':' || missed_calls, '|' ORDER BY caller_e164 COLLATE \"C\"),"
+                 " '') FROM conversations WHERE tenant_id = '%s' AND status = 'open'",
+                 R.tenant);
+    agree("the open conversations (caller:missed calls)", want, got);
+
+    /* the status and error code of every message a callback named */
+    if (R.ntracked > 0) {
+        char *ids = malloc(BIG), **all = calloc(R.ntracked, sizeof *all);
+        assert_non_null(ids);
+        assert_non_null(all);
+        used = 0;
+        for (size_t i = 0; i < R.ntracked; i++) {
+            all[i] = line("%s:%s:%s", R.tracked[i].mid, R.tracked[i].status, R.tracked[i].error);
+            used += (size_t)snprintf(ids + used, BIG - used, "%s%s", i ? "," : "", R.tracked[i].mid);
+            assert_true(used < BIG);
+        }
+        joined(all, R.ntracked, want, BIG);
+        free(all);
+        char *q3 = malloc(BIG + 1024);
+        assert_non_null(q3);
+        snprintf(q3, BIG + 1024,
+                 "SELECT string_agg(id::text || ':' || status || ':' || coalesce(error_code, ''), '|'"
+                 " ORDER BY id::text COLLATE \"C\") FROM messages WHERE id = ANY('{%s}'::uuid[])",
+                 ids);
+        sql_text(got, BIG, q3);
+        agree("the statuses after delivery callbacks (message:status:error)", want, got);
+        free(q3);
+        free(ids);
+    }
+    free(want);
+    free(got);
+}
+
+/* ---- runs ---- */
+
+static void run(int repeat_window)
+{
+    const char *seed = getenv("NMC_MODEL_SEED"), *steps_env = getenv("NMC_MODEL_STEPS");
+    int64_t steps = 250;
+    memset(&R, 0, sizeof R);
+    R.rng = seed != NULL ? strtoull(seed, NULL, 10) : 20261207;
+    R.rng += (uint64_t)repeat_window;
+    if (steps_env != NULL)
+        steps = strtoll(steps_env, NULL, 10);
+    R.repeat_window = repeat_window;
+    R.approved = 1;
+    R.hooks = calloc(MAX_HOOKS, sizeof *R.hooks);
+    R.keys = calloc(MAX_KEYS, sizeof *R.keys);
+    assert_non_null(R.hooks);
+    assert_non_null(R.keys);
+
+    char window[16];
+    snprintf(window, sizeof window, "%d", repeat_window);
+    e2e_setup(NULL);
+    nmc_proc_setenv(&E.nmc, "FIRST_SMS_REPEAT_WINDOW_MINUTES", window);
+    nmc_proc_setenv(&E.nmc, "TREAT_SHORT_COMPLETED_AS_MISSED", "true");
+    nmc_proc_setenv(&E.nmc, "SHORT_COMPLETED_MAX_SECONDS", "10");
+    nmc_proc_setenv(&E.nmc, "LOG_LEVEL", "warn");
+    assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+    e2e_create_tenant("Model Plumbing", "+15550001000", "approved", R.tenant);
+    for (int i = 0; i < NCALLERS; i++)
+        snprintf(R.c[i].phone, sizeof R.c[i].phone, "+1555400%04d", i + 1);
+
+    for (R.step = 1; R.step <= steps; R.step++) {
+        struct caller *c = &R.c[rnd(NCALLERS)];
+        int r = rnd(100);
+        if (r < 25)
+            step_call(c);
+        else if (r < 50)
+            step_text(c);
+        else if (r < 62)
+            step_burst();
+        else if (r < 74)
+            step_replay();
+        else if (r < 88)
+            step_status();
+        else if (r < 94)
+            step_pause();
+        else
+            step_compliance();
+        check();
+    }
+    R.step--;
+    /* the run was real: every kind of message and state was reached */
+    int seen_kind[NKIND] = { 0 }, seen_state[NSTATE] = { 0 };
+    for (int i = 0; i < NCALLERS; i++)
+        for (int m = 0; m < R.c[i].nmsgs; m++) {
+            seen_kind[R.c[i].kinds[m]]++;
+            seen_state[R.c[i].states[m]]++;
+        }
+    print_message("%d steps (repeat window %d min): %d calls, %d texts, %zu webhooks kept for replays, %zu messages"
+                  " named by callbacks; messages: %d first replies, %d help, %d opt-in, %d opt-out confirmations;"
+                  " at the end %d sent, %d dropped, %d held; %d holds for compliance and %d for the pause on the way\n",
+                  R.step, repeat_window, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], seen_kind[K_HELP],
+                  seen_kind[K_START], seen_kind[K_STOP], seen_state[S_SENT], seen_state[S_DROPPED],
+                  seen_state[S_HELD_COMPLIANCE] + seen_state[S_HELD_PAUSE], R.holds[0], R.holds[1]);
+    if (steps >= 200) {
+        for (int k = 0; k < NKIND; k++)
+            assert_true(seen_kind[k] > 0);
+        assert_true(seen_state[S_SENT] > 0 && R.holds[0] > 0 && R.holds[1] > 0);
+        assert_true(R.ntracked > 5);
+    }
+    int code = -1;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(&E.nmc, &code, &ms), 0);
+    assert_int_equal(code, 0); /* and ASan/LSan inside nmc stayed quiet */
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    e2e_teardown();
+    free(R.hooks);
+    free(R.keys);
+    R.hooks = NULL;
+    R.keys = NULL;
+    return 0;
+}
+
+static void test_first_sms_model_default_repeat_window(void **state)
+{
+    (void)state;
+    run(60);
+}
+
+static void test_first_sms_model_no_repeat_window(void **state)
+{
+    (void)state;
+    run(0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_first_sms_model_default_repeat_window, teardown),
+        cmocka_unit_test_teardown(test_first_sms_model_no_repeat_window, teardown),
+    };
+    return cmocka_run_group_tests_name("e2e_first_sms_model", tests, NULL, NULL);
+}
