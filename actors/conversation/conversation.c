@@ -9,7 +9,9 @@
  *   SEND     Twilio, one attempt (our retries go through the outbox);
  *   MARK     the outcome (async commit: losing it only re-delivers);
  *   LOOKUP   for an intent of unknown outcome: ask Twilio whether it has
- *            the message (docs/decisions/ambiguous-sms.md).
+ *            the message (docs/decisions/ambiguous-sms.md);
+ *   ADOPT    of the messages Twilio has with our body, the first that none
+ *            of our other messages to the caller already names.
  * The job acks the outbox exactly once, in job_finish(). */
 #include "actors/conversation/conversation.h"
 
@@ -35,8 +37,8 @@
 #define BODY_MAX 1601
 
 enum job_kind { JOB_CALL, JOB_SMS, JOB_RELEASE, JOB_COMPLIANCE };
-enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE, J_FLAGS, J_CLAIM,
-                 J_MARK_GROUP };
+enum job_state { J_LOAD, J_INTENT, J_SEND, J_MARK, J_LOOKUP, J_ADOPT, J_RELEASE_ALL, J_RELEASE_PROVIDER, J_COMPLIANCE,
+                 J_FLAGS, J_CLAIM, J_MARK_GROUP };
 
 #define MARKS_MAX 128     /* sends marked by one statement (NMC_CONV_SQL_MARK_SENT) */
 #define MARKS_INFLIGHT 2  /* such statements in flight before the next group waits and grows */
@@ -922,8 +924,11 @@ static void job_lookup(struct job *j)
         job_finish(j, NMC_EPROVIDER, "lookup not started");
 }
 
-/* 1 found (sid/status out), 0 Twilio has no such message, -1 unknown. */
-static int lookup_parse(const struct job *j, const struct nmc_prov_http_result *r, char sid[40], char status[24])
+/* Every message Twilio lists with our body, as array literals of SIDs and
+ * statuses (the caller writes the braces): 1 some, 0 Twilio has no such
+ * message, -1 unknown. */
+static int lookup_parse(const struct job *j, const struct nmc_prov_http_result *r, struct nmc_buf *sids,
+                        struct nmc_buf *statuses)
 {
     if (r->err != 0 || r->status != 200)
         return -1;
@@ -935,29 +940,51 @@ static int lookup_parse(const struct job *j, const struct nmc_prov_http_result *
     json_array_foreach(list, i, m) {
         const char *body = json_string_value(json_object_get(m, "body"));
         const char *msid = json_string_value(json_object_get(m, "sid"));
-        if (body != NULL && msid != NULL && strcmp(body, j->body) == 0) {
+        if (body != NULL && msid != NULL && strcmp(body, j->body) == 0 && strlen(msid) < 40) {
             const char *st = json_string_value(json_object_get(m, "status"));
-            nmc_strlcpy(sid, msid, 40);
-            nmc_strlcpy(status, st != NULL ? st : "queued", 24);
+            nmc_db_array_append(sids, msid);
+            nmc_db_array_append(statuses, st != NULL && strlen(st) < 24 ? st : "queued");
             found = 1;
-            break;
         }
     }
     json_decref(doc);
     return found;
 }
 
+/* Twilio never had the message: safe to send (or to hold, if paused). */
+static void not_at_twilio(struct job *j)
+{
+    if (j->cv->paused)
+        hold(j, "pause");
+    else
+        job_send(j);
+}
+
 static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
 {
-    char sid[40], status[24];
-    int found = lookup_parse(j, r, sid, status);
+    struct nmc_buf sids = { 0 }, statuses = { 0 };
+    nmc_buf_puts(&sids, "{");
+    nmc_buf_puts(&statuses, "{");
+    int found = lookup_parse(j, r, &sids, &statuses);
+    nmc_buf_puts(&sids, "}");
+    nmc_buf_puts(&statuses, "}");
     if (found == 1) {
-        mark_sent(j, status, sid); /* Twilio had it: adopt, never resend */
-    } else if (found == 0) {
-        if (j->cv->paused)
-            hold(j, "pause"); /* Twilio never had it: safe to hold */
-        else
-            job_send(j);
+        /* An earlier reply to the same caller may have the same text (the
+         * same first reply after the repeat window, the same STOP
+         * confirmation): only a message none of ours names can be this one. */
+        struct nmc_db_stmt st = { "conv_adopt", NMC_CONV_SQL_ADOPT, 5,
+                                  { sids.data, statuses.data, j->tenant, j->caller, j->message_id } };
+        int rc = submit(j, J_ADOPT, &st, 1, 0);
+        nmc_buf_free(&sids);
+        nmc_buf_free(&statuses);
+        if (rc != 0)
+            job_finish(j, rc, "adoption not submitted");
+        return;
+    }
+    nmc_buf_free(&sids);
+    nmc_buf_free(&statuses);
+    if (found == 0) {
+        not_at_twilio(j);
     } else if (j->msg_age_ms >= j->cv->app->cfg->sms_ambiguous_wait_ms) {
         /* Twilio cannot tell us and no status callback came in the wait:
          * a missed first reply costs more than a rare duplicate. */
@@ -969,6 +996,19 @@ static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
     } else {
         job_finish(j, NMC_ETIMEDOUT, "send outcome unknown; waiting for Twilio's status callback");
     }
+}
+
+static void on_adopt(struct job *j, const PGresult *r)
+{
+    const char *sid = col(r, 0), *status = col(r, 1);
+    if (sid != NULL && status != NULL) {
+        char s[40], st[24];
+        nmc_strlcpy(s, sid, sizeof s);
+        nmc_strlcpy(st, status, sizeof st);
+        mark_sent(j, st, s); /* Twilio had it: adopt, never resend */
+        return;
+    }
+    not_at_twilio(j); /* every message with our body is another of ours */
 }
 
 /* ---- compliance approval ---- */
@@ -1095,6 +1135,9 @@ static void job_db_result(struct conversation *cv, struct job *j, const struct n
         break;
     case J_CLAIM:
         on_claimed(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
+        break;
+    case J_ADOPT:
+        on_adopt(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
         break;
     case J_COMPLIANCE:
         on_compliance_released(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);

@@ -34,6 +34,16 @@
     "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7, $8, $9, $10::bigint, $11::int, $12::int, $13, $14, $15," \
     " $16::bigint, $17)"
 
+/* Of the messages Twilio lists with our body ($1 SIDs, $2 statuses, in
+ * Twilio's order), the first that no other message of tenant $3 to $4
+ * names: which Twilio message is our intent $5. A caller has few messages,
+ * read through messages_recipient_idx (migration 0043). */
+#define NMC_CONV_SQL_ADOPT \
+    "SELECT s.sid, s.status FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(sid, status, i)" \
+    " WHERE NOT EXISTS (SELECT 1 FROM messages o WHERE o.tenant_id = $3::uuid AND o.to_e164 = $4" \
+    "   AND o.provider_sid = s.sid AND o.id <> $5::uuid)" \
+    " ORDER BY s.i LIMIT 1"
+
 #define NMC_CONV_SQL_INBOUND "SELECT nmc_conv_inbound($1::uuid, $2, $3, $4, $5)"
 
 #define NMC_CONV_SQL_KEYWORD \

@@ -6,7 +6,9 @@
  *     counted once in twilio_message_status_total{status};
  *   - Twilio answers 500, then recovers: exactly one SMS;
  *   - a send that Twilio accepted but whose answer was lost (timeout after
- *     accept) is adopted through the Messages list, never sent twice;
+ *     accept) is adopted through the Messages list, never sent twice; one
+ *     that Twilio never got is sent, even when the list holds an earlier
+ *     message of ours with the same text;
  *   - Twilio down: nmc keeps every intent, retries with backoff, the
  *     breaker opens (provider_circuit_state), and when Twilio is back every
  *     missed call gets exactly one SMS, nothing dead-lettered;
@@ -15,6 +17,7 @@
  *     is sent exactly once when Twilio is back.
  * nmc-fakes is restarted on the same port with other fault flags per test. */
 #include "tests/e2e/first_sms_e2e.h"
+#include "runtime/clock.h"
 
 #define BUSINESS "+15550003000"
 #define QUIET_MS 700
@@ -177,6 +180,42 @@ static void test_first_sms_faults_answer_lost_after_accept_is_adopted(void **sta
     e2e_restart_fakes(NULL);
 }
 
+/* A send of unknown outcome to a caller who already has a message with the
+ * same text (a second STOP confirmation): Twilio lists only the earlier
+ * one, which is ours already, so the new one is sent, never adopted in its
+ * place (docs/decisions/ambiguous-sms.md). */
+static void test_first_sms_faults_lookup_never_adopts_an_earlier_reply_with_the_same_text(void **state)
+{
+    (void)state;
+    /* a seed for nmc-fakes' fault draws: the first send accepted, the
+     * second never answered nor recorded, the third accepted */
+    uint64_t seed = 0;
+    for (uint64_t s = 1; s < 100000 && seed == 0; s++) {
+        nmc_rng_seed(s);
+        double a = nmc_rng_unit(), b = nmc_rng_unit(), c = nmc_rng_unit();
+        if (a >= 0.5 && b < 0.5 && c >= 0.5)
+            seed = s;
+    }
+    assert_true(seed != 0);
+    char seedarg[24], caller[20], sid[40];
+    snprintf(seedarg, sizeof seedarg, "%llu", (unsigned long long)seed);
+    e2e_restart_fakes((const char *const[]){ "--timeout-rate", "0.5", "--seed", seedarg, NULL });
+    e2e_caller(caller);
+    snprintf(sid, sizeof sid, "SMsame1%s", caller + 2);
+    assert_int_equal(e2e_inbound_sms(sid, caller, BUSINESS, "STOP"), 200);
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    snprintf(sid, sizeof sid, "SMsame2%s", caller + 2);
+    assert_int_equal(e2e_inbound_sms(sid, caller, BUSINESS, "STOP"), 200);
+    assert_int_equal(e2e_wait_sms(caller, 2, 20000), 2); /* after the timeout, the lookup and the resend */
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(caller), 2);
+    assert_int_equal(e2e_sql_int("SELECT count(DISTINCT provider_sid) FROM messages WHERE to_e164 = '%s'"
+                                 " AND kind = 'opt_out_confirm'", caller),
+                     2);
+    assert_int_equal(fakes_stat("injected_timeouts"), 1);
+    e2e_restart_fakes(NULL);
+}
+
 static void test_first_sms_faults_twilio_down_breaker_opens_nothing_lost(void **state)
 {
     (void)state;
@@ -288,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_faults_status_callback_without_our_id_changes_nothing),
         cmocka_unit_test(test_first_sms_faults_twilio_5xx_then_success_sends_once),
         cmocka_unit_test(test_first_sms_faults_answer_lost_after_accept_is_adopted),
+        cmocka_unit_test(test_first_sms_faults_lookup_never_adopts_an_earlier_reply_with_the_same_text),
         cmocka_unit_test(test_first_sms_faults_twilio_down_breaker_opens_nothing_lost),
         cmocka_unit_test(test_first_sms_faults_long_outage_holds_at_last_attempt_then_sends_once),
     };

@@ -9,7 +9,8 @@
  *     texts that only look like them;
  *   - replays of any earlier webhook, byte for byte;
  *   - bursts: calls and texts of several callers at once, sometimes each
- *     sent three times at once;
+ *     sent three times at once, sometimes with nmc killed (SIGKILL) in the
+ *     middle and restarted, and what got no answer sent again;
  *   - delivery callbacks for any message Twilio accepted, in any order,
  *     with error codes (21610 included);
  *   - the SMS kill switch flipped through the admin API, and the tenant's
@@ -23,8 +24,9 @@
  * message a callback named. A mismatch prints the seed, the step and the
  * steps before it.
  *
- * Two runs: the default repeat window (60 min: one first reply per caller)
- * and none (a first reply on every missed call). NMC_MODEL_SEED and
+ * Two runs: the default repeat window (60 min: one first reply per caller),
+ * with a tenant that starts pending, and none (a first reply on every
+ * missed call), with one that starts approved. NMC_MODEL_SEED and
  * NMC_MODEL_STEPS select another sequence. */
 #include "tests/e2e/first_sms_e2e.h"
 
@@ -37,7 +39,7 @@
 #define MAX_TRACKED 512 /* messages a callback named */
 #define MAX_KEYS 2048   /* status callbacks seen (MessageSid:MessageStatus) */
 #define TRACE 16        /* steps printed before a mismatch */
-#define QUIESCE_MS 15000
+#define QUIESCE_MS 20000
 
 enum kind { K_FIRST, K_HELP, K_START, K_STOP, NKIND };           /* sorted as their names */
 static const char *const kind_name[NKIND] = { "first_reply", "help", "opt_in_confirm", "opt_out_confirm" };
@@ -124,6 +126,9 @@ static void trace(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(t + n, sizeof R.trace[0] - n, fmt, ap);
     va_end(ap);
+    for (char *p = t + n; *p; p++)
+        if (*p == '\n' || *p == '\t' || *p == '\r')
+            *p = '~'; /* one line per step */
 }
 
 static void fail_step(const char *what, const char *want, const char *got)
@@ -360,8 +365,10 @@ static void step_replay(void)
  * nmc, where the webhooks share a transaction and the conversation's jobs
  * share round trips), sometimes each webhook three times at once (Twilio's
  * retries racing). Callers do not affect one another, so the model takes
- * them in any order. */
-static void step_burst(void)
+ * them in any order. With crash, nmc is killed (SIGKILL) while the burst is
+ * in flight and restarted: nothing answered 200 may be lost, nothing sent
+ * twice. */
+static void step_burst(int crash)
 {
     int idx[NCALLERS], k = 2 + rnd(NCALLERS - 1);
     for (int i = 0; i < NCALLERS; i++)
@@ -374,7 +381,7 @@ static void step_burst(void)
     R.bursting = 1;
     R.copies = rnd(3) == 0 ? 3 : 1;
     R.npending = 0;
-    trace("burst, each webhook %d time(s) at once", R.copies);
+    trace("burst%s, each webhook %d time(s) at once", crash ? " and kill -9" : "", R.copies);
     for (int i = 0; i < k; i++) {
         if (rnd(2))
             step_call(&R.c[idx[i]]);
@@ -387,8 +394,24 @@ static void step_burst(void)
         s[i].h = &R.pending[i];
         assert_int_equal(pthread_create(&s[i].th, NULL, sender_main, &s[i]), 0);
     }
+    if (crash) {
+        /* kill -9 while the burst is in flight, then restart, and send
+         * again what got no 200, as Twilio retries */
+        e2e_sleep_ms(rnd(8));
+        nmc_proc_kill9(&E.nmc);
+    }
     for (size_t i = 0; i < R.npending; i++)
         assert_int_equal(pthread_join(s[i].th, NULL), 0);
+    if (crash) {
+        int retried = 0;
+        assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+        for (size_t i = 0; i < R.npending; i++)
+            if (s[i].status != 200) {
+                s[i].status = send_kept(s[i].h);
+                retried++;
+            }
+        trace("killed and restarted; %d webhook(s) sent again", retried);
+    }
     for (size_t i = 0; i < R.npending; i++)
         answered(s[i].status, "a webhook's answer in a burst");
 }
@@ -718,7 +741,7 @@ static void run(int repeat_window)
     if (steps_env != NULL)
         steps = strtoll(steps_env, NULL, 10);
     R.repeat_window = repeat_window;
-    R.approved = 1;
+    R.approved = repeat_window == 0; /* the other run starts as a new tenant does, pending */
     R.hooks = calloc(MAX_HOOKS, sizeof *R.hooks);
     R.keys = calloc(MAX_KEYS, sizeof *R.keys);
     assert_non_null(R.hooks);
@@ -731,8 +754,9 @@ static void run(int repeat_window)
     nmc_proc_setenv(&E.nmc, "TREAT_SHORT_COMPLETED_AS_MISSED", "true");
     nmc_proc_setenv(&E.nmc, "SHORT_COMPLETED_MAX_SECONDS", "10");
     nmc_proc_setenv(&E.nmc, "LOG_LEVEL", "warn");
+    nmc_proc_setenv(&E.nmc, "NMC_OUTBOX_LEASE_MS", "1000"); /* a killed instance's claims return after 1 s */
     assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
-    e2e_create_tenant("Model Plumbing", "+15550001000", "approved", R.tenant);
+    e2e_create_tenant("Model Plumbing", "+15550001000", R.approved ? "approved" : "pending", R.tenant);
     for (int i = 0; i < NCALLERS; i++)
         snprintf(R.c[i].phone, sizeof R.c[i].phone, "+1555400%04d", i + 1);
 
@@ -743,8 +767,10 @@ static void run(int repeat_window)
             step_call(c);
         else if (r < 50)
             step_text(c);
+        else if (r < 59)
+            step_burst(0);
         else if (r < 62)
-            step_burst();
+            step_burst(1);
         else if (r < 74)
             step_replay();
         else if (r < 88)

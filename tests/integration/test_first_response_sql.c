@@ -8,7 +8,8 @@
  * a reply held for compliance is timed from its release. Migration 0040:
  * marking a send and a status callback's update are heap-only (no index of
  * messages names a column they change); status 'held' goes with a hold
- * reason and nothing else does. */
+ * reason and nothing else does. Migration 0043: a repeat call is counted on
+ * the open conversation once, however often it is delivered. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -340,6 +341,51 @@ static void test_first_response_held_goes_with_a_reason(void **state)
     free(conv);
 }
 
+/* Migration 0043: a missed call inside the repeat window writes no message
+ * and is counted on the caller's open conversation, once, however often its
+ * CallDetected is delivered (at least once: after a crash it comes again);
+ * an inbound SMS in the window counts nothing. */
+static void test_first_response_repeat_call_counted_once(void **state)
+{
+    (void)state;
+    const char *caller = "+15557770099";
+    const char *calls[] = { "CArep1", "CArep2", "CArep2", "CArep2", "CArep3" };
+    const char *want_blocked[] = { "", "repeat", "repeat", "repeat", "repeat" };
+    const int want_missed[] = { 1, 2, 2, 2, 3 };
+    for (size_t i = 0; i < 5; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(blocked, '') FROM nmc_conv_first_reply('%s', '%s', '%s', 'missed_call', '%s', now(),"
+                 " 'first:call:%s', 'Sorry we missed you', 'pending', NULL, 1, 60, 'corr', 'cause', NULL, 0, NULL)",
+                 F.tenant, caller, BUSINESS, calls[i], calls[i]);
+        char *b = pgtest_value(F.db, sql);
+        assert_string_equal(b, want_blocked[i]);
+        free(b);
+        snprintf(sql, sizeof sql,
+                 "SELECT missed_calls FROM conversations WHERE tenant_id = '%s' AND caller_e164 = '%s'"
+                 " AND status = 'open'",
+                 F.tenant, caller);
+        assert_int_equal(num(sql), want_missed[i]);
+    }
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(blocked, '') FROM nmc_conv_first_reply('%s', '%s', '%s', 'inbound_sms', 'SMrep1', now(),"
+             " 'first:sms:SMrep1', 'Sorry we missed you', 'pending', NULL, 0, 60, 'corr', 'cause', NULL, 0, NULL)",
+             F.tenant, caller, BUSINESS);
+    char *b = pgtest_value(F.db, sql);
+    assert_string_equal(b, "repeat");
+    free(b);
+    snprintf(sql, sizeof sql,
+             "SELECT missed_calls FROM conversations WHERE tenant_id = '%s' AND caller_e164 = '%s' AND status = 'open'",
+             F.tenant, caller);
+    assert_int_equal(num(sql), 3);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM conversation_repeat_calls WHERE tenant_id = '%s'", F.tenant);
+    assert_int_equal(num(sql), 2);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM messages WHERE tenant_id = '%s' AND to_e164 = '%s'", F.tenant,
+             caller);
+    assert_int_equal(num(sql), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_first_response_group_marks_each_send_once),
         cmocka_unit_test(test_first_response_send_updates_are_heap_only),
         cmocka_unit_test(test_first_response_held_goes_with_a_reason),
+        cmocka_unit_test(test_first_response_repeat_call_counted_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
