@@ -24,9 +24,11 @@
  * message a callback named. A mismatch prints the seed, the step and the
  * steps before it.
  *
- * Two runs: the default repeat window (60 min: one first reply per caller),
- * with a tenant that starts pending, and none (a first reply on every
- * missed call), with one that starts approved. NMC_MODEL_SEED and
+ * Three runs: the default repeat window (60 min: one first reply per
+ * caller), with a tenant that starts pending; none (a first reply on every
+ * missed call), with one that starts approved; and none again on a fleet of
+ * two instances behind one public URL, every request (webhooks, callbacks,
+ * admin) to either, and either killed in a crash burst. NMC_MODEL_SEED and
  * NMC_MODEL_STEPS select another sequence. */
 #include "tests/e2e/first_sms_e2e.h"
 
@@ -90,7 +92,12 @@ static struct {
     int bursting, copies;
     struct hook pending[64];
     size_t npending;
+    /* a fleet: a second instance b behind the same public URL, each request
+     * to either (as a load balancer sends them) */
+    int fleet;
+    struct nmc_proc b;
 } R;
+
 
 /* ---- the sequence ---- */
 
@@ -105,6 +112,12 @@ static uint64_t rnd64(void)
 static int rnd(int n)
 {
     return (int)(rnd64() % (uint64_t)n);
+}
+
+/* The instance the next request goes to. */
+static struct nmc_proc *pick(void)
+{
+    return R.fleet && rnd(2) ? &R.b : &E.nmc;
 }
 
 static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -154,12 +167,12 @@ static void answered(int st, const char *what)
     }
 }
 
-static int send_kept(const struct hook *h)
+static int send_kept(const struct hook *h, int port)
 {
     struct e2e_kv kv[8];
     for (size_t i = 0; i < h->n; i++)
         kv[i] = (struct e2e_kv){ h->k[i], h->v[i] };
-    return e2e_webhook(h->target, kv, h->n);
+    return e2e_webhook_at(port, E.public_base, h->target, kv, h->n);
 }
 
 /* Sends a webhook (in a burst: queues it, R.copies times), keeps it for
@@ -176,7 +189,7 @@ static void send_hook(const char *target, const struct e2e_kv *kv, size_t n)
     if (R.nhooks < MAX_HOOKS)
         R.hooks[R.nhooks++] = h;
     if (!R.bursting) {
-        answered(send_kept(&h), "a webhook's answer");
+        answered(send_kept(&h, pick()->port), "a webhook's answer");
         return;
     }
     for (int i = 0; i < R.copies; i++) {
@@ -188,13 +201,14 @@ static void send_hook(const char *target, const struct e2e_kv *kv, size_t n)
 struct sender {
     pthread_t th;
     const struct hook *h;
+    int port;
     int status;
 };
 
 static void *sender_main(void *arg)
 {
     struct sender *s = arg;
-    s->status = send_kept(s->h);
+    s->status = send_kept(s->h, s->port);
     return NULL;
 }
 
@@ -358,14 +372,15 @@ static void step_replay(void)
         return;
     const struct hook *h = &R.hooks[rnd((int)R.nhooks)];
     trace("replay of %s %s", h->target, h->v[1]);
-    answered(send_kept(h), "a replay's answer");
+    answered(send_kept(h, pick()->port), "a replay's answer");
 }
 
 /* Calls and texts from two to five callers at once (in one loop turn of
  * nmc, where the webhooks share a transaction and the conversation's jobs
  * share round trips), sometimes each webhook three times at once (Twilio's
- * retries racing). Callers do not affect one another, so the model takes
- * them in any order. With crash, nmc is killed (SIGKILL) while the burst is
+ * retries racing), sometimes two calls from one caller. Callers do not
+ * affect one another, and two missed calls of one caller have the same
+ * outcome in either order, so the model takes them in any order. With crash, nmc is killed (SIGKILL) while the burst is
  * in flight and restarted: nothing answered 200 may be lost, nothing sent
  * twice. */
 static void step_burst(int crash)
@@ -382,35 +397,43 @@ static void step_burst(int crash)
     R.copies = rnd(3) == 0 ? 3 : 1;
     R.npending = 0;
     trace("burst%s, each webhook %d time(s) at once", crash ? " and kill -9" : "", R.copies);
+    int first_called = 0;
     for (int i = 0; i < k; i++) {
-        if (rnd(2))
+        if (rnd(2)) {
             step_call(&R.c[idx[i]]);
-        else
+            first_called |= i == 0;
+        } else {
             step_text(&R.c[idx[i]]);
+        }
     }
+    if (first_called && rnd(3) == 0)
+        step_call(&R.c[idx[0]]); /* two calls of one caller at once: the same outcome in either order */
     R.bursting = 0;
     struct sender s[NMC_ARRAY_SIZE(R.pending)];
     for (size_t i = 0; i < R.npending; i++) {
         s[i].h = &R.pending[i];
-        assert_int_equal(pthread_create(&s[i].th, NULL, sender_main, &s[i]), 0);
+        s[i].port = pick()->port;
     }
-    if (crash) {
+    struct nmc_proc *victim = crash ? pick() : NULL;
+    for (size_t i = 0; i < R.npending; i++)
+        assert_int_equal(pthread_create(&s[i].th, NULL, sender_main, &s[i]), 0);
+    if (victim != NULL) {
         /* kill -9 while the burst is in flight, then restart, and send
          * again what got no 200, as Twilio retries */
         e2e_sleep_ms(rnd(8));
-        nmc_proc_kill9(&E.nmc);
+        nmc_proc_kill9(victim);
     }
     for (size_t i = 0; i < R.npending; i++)
         assert_int_equal(pthread_join(s[i].th, NULL), 0);
-    if (crash) {
+    if (victim != NULL) {
         int retried = 0;
-        assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+        assert_int_equal(nmc_proc_start(victim, NULL), 0);
         for (size_t i = 0; i < R.npending; i++)
             if (s[i].status != 200) {
-                s[i].status = send_kept(s[i].h);
+                s[i].status = send_kept(s[i].h, pick()->port);
                 retried++;
             }
-        trace("killed and restarted; %d webhook(s) sent again", retried);
+        trace("killed %s and restarted it; %d webhook(s) sent again", victim == &E.nmc ? "a" : "b", retried);
     }
     for (size_t i = 0; i < R.npending; i++)
         answered(s[i].status, "a webhook's answer in a burst");
@@ -462,7 +485,11 @@ static void step_status(void)
     if (t == NULL)
         return;
     trace("callback %s for %s (to %s): %s %s", sid, mid, to, status, error ? error : "-");
-    assert_int_equal(e2e_status_callback(mid, sid, status, error), 200);
+    char target[160];
+    snprintf(target, sizeof target, "/webhooks/twilio/message-status?mid=%s", mid);
+    struct e2e_kv kv[] = { { "AccountSid", "ACtest" }, { "MessageSid", sid }, { "MessageStatus", status },
+                           { "ErrorCode", error } };
+    answered(e2e_webhook_at(pick()->port, E.public_base, target, kv, error != NULL ? 4 : 3), "a callback's answer");
     snprintf(key, sizeof key, "%s:%s", sid, status);
     for (size_t i = 0; i < R.nkeys; i++)
         if (strcmp(R.keys[i], key) == 0)
@@ -480,10 +507,10 @@ static void step_status(void)
                 R.c[i].opted_out = 1; /* Twilio says the recipient opted out */
 }
 
-static int paused_here(void)
+static int paused_here(const struct nmc_proc *p)
 {
     char resp[1024];
-    assert_int_equal(e2e_admin("GET", "/v1/admin/flags", NULL, resp, sizeof resp), 200);
+    assert_int_equal(e2e_admin_at(p->port, "GET", "/v1/admin/flags", NULL, resp, sizeof resp), 200);
     json_t *j = json_loads(resp, 0, NULL);
     assert_non_null(j);
     int v = json_is_true(json_object_get(j, "paused_on_this_instance"));
@@ -496,16 +523,19 @@ static void step_pause(void)
     char resp[1024];
     R.paused = !R.paused;
     trace("%s outbound SMS", R.paused ? "pause" : "resume");
-    assert_int_equal(e2e_admin("POST", "/v1/admin/flags",
-                               R.paused ? "{\"pause_outbound_sms\":true}" : "{\"pause_outbound_sms\":false}", resp,
-                               sizeof resp),
+    assert_int_equal(e2e_admin_at(pick()->port, "POST", "/v1/admin/flags",
+                                  R.paused ? "{\"pause_outbound_sms\":true}" : "{\"pause_outbound_sms\":false}", resp,
+                                  sizeof resp),
                      200);
-    /* the instance applies the flag on its notification */
-    int64_t end = e2e_now_ms() + 5000;
-    while (paused_here() != R.paused && e2e_now_ms() < end)
-        e2e_sleep_ms(5);
-    if (paused_here() != R.paused)
-        fail_step("the instance's pause", R.paused ? "paused" : "running", R.paused ? "running" : "paused");
+    /* every instance applies the flag on its notification */
+    for (int i = 0; i < 1 + R.fleet; i++) {
+        const struct nmc_proc *p = i == 0 ? &E.nmc : &R.b;
+        int64_t end = e2e_now_ms() + 5000;
+        while (paused_here(p) != R.paused && e2e_now_ms() < end)
+            e2e_sleep_ms(5);
+        if (paused_here(p) != R.paused)
+            fail_step("an instance's pause", R.paused ? "paused" : "running", R.paused ? "running" : "paused");
+    }
     if (!R.paused)
         release(S_HELD_PAUSE);
 }
@@ -516,7 +546,7 @@ static void step_compliance(void)
     R.approved = !R.approved;
     trace("compliance %s", R.approved ? "approved" : "pending");
     snprintf(target, sizeof target, "/v1/admin/tenants/%s", R.tenant);
-    assert_int_equal(e2e_admin("PATCH", target,
+    assert_int_equal(e2e_admin_at(pick()->port, "PATCH", target,
                                R.approved ? "{\"compliance_status\":\"approved\"}" : "{\"compliance_status\":\"pending\"}",
                                resp, sizeof resp),
                      200);
@@ -731,13 +761,33 @@ static void check(void)
 
 /* ---- runs ---- */
 
-static void run(int repeat_window)
+static void configure(struct nmc_proc *p, int repeat_window)
+{
+    char window[16];
+    snprintf(window, sizeof window, "%d", repeat_window);
+    nmc_proc_setenv(p, "FIRST_SMS_REPEAT_WINDOW_MINUTES", window);
+    nmc_proc_setenv(p, "TREAT_SHORT_COMPLETED_AS_MISSED", "true");
+    nmc_proc_setenv(p, "SHORT_COMPLETED_MAX_SECONDS", "10");
+    nmc_proc_setenv(p, "LOG_LEVEL", "warn");
+    nmc_proc_setenv(p, "NMC_OUTBOX_LEASE_MS", "1000"); /* a killed instance's claims return after 1 s */
+}
+
+static void stop_ok(struct nmc_proc *p)
+{
+    int code = -1;
+    long ms = 0;
+    assert_int_equal(nmc_proc_stop(p, &code, &ms), 0);
+    assert_int_equal(code, 0); /* and ASan/LSan inside nmc stayed quiet */
+}
+
+static void run(int repeat_window, int fleet)
 {
     const char *seed = getenv("NMC_MODEL_SEED"), *steps_env = getenv("NMC_MODEL_STEPS");
     int64_t steps = 250;
     memset(&R, 0, sizeof R);
     R.rng = seed != NULL ? strtoull(seed, NULL, 10) : 20261207;
-    R.rng += (uint64_t)repeat_window;
+    R.rng += (uint64_t)repeat_window + (uint64_t)fleet * 1000;
+    R.fleet = fleet;
     if (steps_env != NULL)
         steps = strtoll(steps_env, NULL, 10);
     R.repeat_window = repeat_window;
@@ -747,15 +797,17 @@ static void run(int repeat_window)
     assert_non_null(R.hooks);
     assert_non_null(R.keys);
 
-    char window[16];
-    snprintf(window, sizeof window, "%d", repeat_window);
     e2e_setup(NULL);
-    nmc_proc_setenv(&E.nmc, "FIRST_SMS_REPEAT_WINDOW_MINUTES", window);
-    nmc_proc_setenv(&E.nmc, "TREAT_SHORT_COMPLETED_AS_MISSED", "true");
-    nmc_proc_setenv(&E.nmc, "SHORT_COMPLETED_MAX_SECONDS", "10");
-    nmc_proc_setenv(&E.nmc, "LOG_LEVEL", "warn");
-    nmc_proc_setenv(&E.nmc, "NMC_OUTBOX_LEASE_MS", "1000"); /* a killed instance's claims return after 1 s */
+    configure(&E.nmc, repeat_window);
     assert_int_equal(nmc_proc_start(&E.nmc, NULL), 0);
+    if (fleet) {
+        nmc_proc_init(&R.b, E.db_url);
+        nmc_proc_setenv(&R.b, "TWILIO_API_BASE", E.fakes.base_url);
+        nmc_proc_setenv(&R.b, "TWILIO_AUTH_TOKEN", E2E_TOKEN);
+        nmc_proc_setenv(&R.b, "PUBLIC_BASE_URL", E.public_base); /* one public URL for the fleet */
+        configure(&R.b, repeat_window);
+        assert_int_equal(nmc_proc_start(&R.b, NULL), 0);
+    }
     e2e_create_tenant("Model Plumbing", "+15550001000", R.approved ? "approved" : "pending", R.tenant);
     for (int i = 0; i < NCALLERS; i++)
         snprintf(R.c[i].phone, sizeof R.c[i].phone, "+1555400%04d", i + 1);
@@ -789,10 +841,10 @@ static void run(int repeat_window)
             seen_kind[R.c[i].kinds[m]]++;
             seen_state[R.c[i].states[m]]++;
         }
-    print_message("%d steps (repeat window %d min): %d calls, %d texts, %zu webhooks kept for replays, %zu messages"
+    print_message("%d steps (repeat window %d min, %d instance(s)): %d calls, %d texts, %zu webhooks kept for replays, %zu messages"
                   " named by callbacks; messages: %d first replies, %d help, %d opt-in, %d opt-out confirmations;"
                   " at the end %d sent, %d dropped, %d held; %d holds for compliance and %d for the pause on the way\n",
-                  R.step, repeat_window, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], seen_kind[K_HELP],
+                  R.step, repeat_window, 1 + fleet, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], seen_kind[K_HELP],
                   seen_kind[K_START], seen_kind[K_STOP], seen_state[S_SENT], seen_state[S_DROPPED],
                   seen_state[S_HELD_COMPLIANCE] + seen_state[S_HELD_PAUSE], R.holds[0], R.holds[1]);
     if (steps >= 200) {
@@ -801,15 +853,19 @@ static void run(int repeat_window)
         assert_true(seen_state[S_SENT] > 0 && R.holds[0] > 0 && R.holds[1] > 0);
         assert_true(R.ntracked > 5);
     }
-    int code = -1;
-    long ms = 0;
-    assert_int_equal(nmc_proc_stop(&E.nmc, &code, &ms), 0);
-    assert_int_equal(code, 0); /* and ASan/LSan inside nmc stayed quiet */
+    stop_ok(&E.nmc);
+    if (fleet)
+        stop_ok(&R.b);
 }
 
 static int teardown(void **state)
 {
     (void)state;
+    if (R.fleet) {
+        if (R.b.pid > 0)
+            nmc_proc_kill9(&R.b);
+        nmc_proc_free(&R.b);
+    }
     e2e_teardown();
     free(R.hooks);
     free(R.keys);
@@ -821,13 +877,19 @@ static int teardown(void **state)
 static void test_first_sms_model_default_repeat_window(void **state)
 {
     (void)state;
-    run(60);
+    run(60, 0);
 }
 
 static void test_first_sms_model_no_repeat_window(void **state)
 {
     (void)state;
-    run(0);
+    run(0, 0);
+}
+
+static void test_first_sms_model_fleet_of_two(void **state)
+{
+    (void)state;
+    run(0, 1);
 }
 
 int main(void)
@@ -835,6 +897,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_first_sms_model_default_repeat_window, teardown),
         cmocka_unit_test_teardown(test_first_sms_model_no_repeat_window, teardown),
+        cmocka_unit_test_teardown(test_first_sms_model_fleet_of_two, teardown),
     };
     return cmocka_run_group_tests_name("e2e_first_sms_model", tests, NULL, NULL);
 }
