@@ -522,7 +522,19 @@ static void intent_first_reply(struct job *j, const char *trigger, int with_inbo
         job_finish(j, rc, "intent not submitted");
 }
 
-static void intent_keyword(struct job *j)
+/* The reply to a keyword: HELP answers with the tenant's help_text
+ * (settings, validated as a template when saved) when it has one. */
+static void render_keyword(struct job *j, const char *settings)
+{
+    json_t *s = j->keyword == NMC_KEYWORD_HELP && settings != NULL ? json_loads(settings, 0, NULL) : NULL;
+    const char *tpl = json_string_value(json_object_get(s, "help_text"));
+    if (tpl == NULL || nmc_conversation_template_validate(tpl, NULL, 0) != 0)
+        tpl = keyword_reply_tpl(j->keyword);
+    render(j, NULL, NULL, tpl);
+    json_decref(s);
+}
+
+static void intent_keyword(struct job *j, const char *settings)
 {
     char outbox_id[24], kw[16];
     snprintf(outbox_id, sizeof outbox_id, "%lld", (long long)j->outbox_id);
@@ -535,7 +547,7 @@ static void intent_keyword(struct job *j)
     kw[i] = '\0';
     static const char *const kinds[] = { "", "opt_out_confirm", "opt_in_confirm", "help" };
     const char *opt = j->keyword == NMC_KEYWORD_STOP ? "true" : j->keyword == NMC_KEYWORD_START ? "false" : NULL;
-    render(j, NULL, NULL, keyword_reply_tpl(j->keyword));
+    render_keyword(j, settings);
     count(M.keywords, keyword_name(j->keyword));
     struct nmc_db_stmt st[2] = {
         { "conv_keyword", NMC_CONV_SQL_KEYWORD, 12,
@@ -670,7 +682,7 @@ static void on_loaded(struct job *j, const PGresult *r)
         return;
     }
     if (j->kind == JOB_SMS && j->keyword != NMC_KEYWORD_NONE) {
-        intent_keyword(j);
+        intent_keyword(j, col(r, 2));
         return;
     }
     if (j->kind == JOB_SMS && col(r, 11) != NULL) {

@@ -533,6 +533,39 @@ static void test_first_sms_gates_tenant_changes_reach_the_next_call(void **state
     assert_true(e2e_metric("conversation_tenant_cache_total{result=\"stale\"}") >= stale0 + 3);
 }
 
+/* HELP (and INFO) answers with the tenant's help_text when it set one,
+ * rendered like the first reply's templates; without one, the default help
+ * text. */
+static void test_first_sms_gates_help_text_answers_help(void **state)
+{
+    (void)state;
+    char tenant[40], target[80], resp[4096], body[2048], caller[20], sid[40];
+    const char *number = "+15550002011";
+    approved_tenant(number, tenant);
+    e2e_caller(caller);
+    snprintf(sid, sizeof sid, "SMhelpdefault%s", caller + 2);
+    assert_int_equal(e2e_inbound_sms(sid, caller, number, "help"), 200);
+    assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
+    assert_int_equal(e2e_sms_count_body(caller, body, sizeof body), 1);
+    assert_non_null(strstr(body, "Reply STOP to unsubscribe"));
+
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", tenant);
+    assert_int_equal(e2e_admin("PATCH", target,
+                               "{\"settings\":{\"help_text\":\"{business_name} help desk: call {business_phone}."
+                               " Reply STOP to opt out.\"}}",
+                               resp, sizeof resp),
+                     200);
+    snprintf(sid, sizeof sid, "SMhelpcustom%s", caller + 2);
+    assert_int_equal(e2e_inbound_sms(sid, caller, number, " INFO "), 200);
+    assert_int_equal(e2e_wait_sms(caller, 2, 10000), 2);
+    assert_int_equal(e2e_sms_count_body(caller, body, sizeof body), 2);
+    char want[256];
+    snprintf(want, sizeof want, " help desk: call %s. Reply STOP to opt out.", number);
+    assert_int_equal(strncmp(body, "Gate Plumbing ", 14), 0); /* the tenant's name, then its text */
+    assert_non_null(strstr(body, want));
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE to_e164 = '%s' AND kind = 'help'", caller), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_gates_compliance_rejected_blocks),
         cmocka_unit_test(test_first_sms_gates_emitted_payloads_match_catalog),
         cmocka_unit_test(test_first_sms_gates_tenant_changes_reach_the_next_call),
+        cmocka_unit_test(test_first_sms_gates_help_text_answers_help),
     };
     return cmocka_run_group_tests_name("e2e_first_sms_gates", tests, setup, teardown);
 }
