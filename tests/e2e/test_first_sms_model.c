@@ -13,13 +13,15 @@
  *     middle and restarted, and what got no answer sent again;
  *   - delivery callbacks for any message Twilio accepted, in any order,
  *     with error codes (21610 included);
- *   - the SMS kill switch flipped through the admin API, and the tenant's
- *     compliance status moved between pending and approved.
+ *   - the SMS kill switch flipped through the admin API, the tenant's
+ *     compliance status moved between pending and approved, and the tenant
+ *     renamed with new templates.
  * After each step, once nothing is left to do (every outbox event
  * dispatched, no send pending), the model and the system must agree on:
  * every message each caller has (kind and state: sent, held for the pause,
  * held for compliance, dropped as opted out), what nmc-fakes received (each
- * of our messages at most once), who is opted out, the open conversations
+ * of our messages at most once, written with the tenant's name and
+ * templates as they were when the message was), who is opted out, the open conversations
  * and their missed-call counts, and the status and error code of every
  * message a callback named. A mismatch prints the seed, the step and the
  * steps before it.
@@ -54,6 +56,7 @@ struct caller {
     int first_recorded;  /* a first reply was recorded (the conversation is open) */
     int missed_calls;    /* on the open conversation */
     enum kind kinds[MAX_MSGS];
+    int versions[MAX_MSGS]; /* the tenant's version (name and templates) the message was written with */
     enum mstate states[MAX_MSGS];
     int nmsgs;
 };
@@ -85,6 +88,7 @@ static struct {
     char (*keys)[96];
     size_t nkeys;
     int calls, texts;
+    int tver; /* the tenant is "Model Plumbing <tver>", its templates name it too */
     int holds[2]; /* messages put on hold, for compliance and for the pause */
     char trace[TRACE][640];
     int trace_step[TRACE];
@@ -225,6 +229,7 @@ static void add_msg(struct caller *c, enum kind k, enum mstate s)
     count_hold(s);
     assert_true(c->nmsgs < MAX_MSGS);
     c->kinds[c->nmsgs] = k;
+    c->versions[c->nmsgs] = R.tver;
     c->states[c->nmsgs++] = s;
 }
 
@@ -554,6 +559,24 @@ static void step_compliance(void)
         release(S_HELD_COMPLIANCE);
 }
 
+/* The tenant renamed, with new first-reply and help templates (every
+ * message names the tenant, so each one's body says which version wrote
+ * it): through either instance, while the other holds the tenant cached. */
+static void step_tenant(void)
+{
+    char target[96], body[512], resp[4096];
+    R.tver++;
+    trace("tenant becomes Model Plumbing %d", R.tver);
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", R.tenant);
+    snprintf(body, sizeof body,
+             "{\"name\":\"Model Plumbing %d\",\"settings\":{"
+             "\"first_reply_template_in_hours\":\"v%d: sorry we missed you, {business_name} here\","
+             "\"first_reply_template_after_hours\":\"v%d: we are closed, {business_name} will text you\","
+             "\"help_text\":\"v%d: {business_name}, {business_phone}. Reply STOP to opt out.\"}}",
+             R.tver, R.tver, R.tver, R.tver);
+    answered(e2e_admin_at(pick()->port, "PATCH", target, body, resp, sizeof resp), "the tenant's PATCH");
+}
+
 /* ---- agreement ---- */
 
 static int cmp_str(const void *a, const void *b)
@@ -626,7 +649,7 @@ static void quiesce(int want_sent)
 
 static void check(void)
 {
-    char *want = malloc(BIG), *got = malloc(BIG), *lines[NCALLERS * NKIND * NSTATE], q[1024];
+    char *want = malloc(BIG), *got = malloc(BIG), *lines[2048], q[1024];
     assert_non_null(want);
     assert_non_null(got);
     size_t n = 0;
@@ -660,21 +683,27 @@ static void check(void)
     sql_text(got, BIG, q);
     agree("the messages (caller kind state count)", want, got);
 
-    /* what Twilio (nmc-fakes) received: each of our messages at most once */
+    /* what Twilio (nmc-fakes) received: each of our messages at most once,
+     * written with the tenant as it was when the message was */
     n = 0;
     for (int i = 0; i < NCALLERS; i++)
-        for (int k = 0; k < NKIND; k++) {
-            int c = 0;
-            for (int m = 0; m < R.c[i].nmsgs; m++)
-                c += R.c[i].kinds[m] == (enum kind)k && R.c[i].states[m] == S_SENT;
-            if (c > 0)
-                lines[n++] = line("%s %s %d", R.c[i].phone, kind_name[k], c);
-        }
+        for (int k = 0; k < NKIND; k++)
+            for (int v = 0; v <= R.tver; v++) {
+                int c = 0;
+                for (int m = 0; m < R.c[i].nmsgs; m++)
+                    c += R.c[i].kinds[m] == (enum kind)k && R.c[i].states[m] == S_SENT && R.c[i].versions[m] == v;
+                if (c > 0) {
+                    assert_true(n < NMC_ARRAY_SIZE(lines));
+                    lines[n++] = line("%s %s v%d %d", R.c[i].phone, kind_name[k], v, c);
+                }
+            }
     joined(lines, n, want, BIG);
-    char *resp = malloc(E2E_RESP_MAX), *mids = malloc(BIG);
+    char *resp = malloc(E2E_RESP_MAX), *mids = malloc(BIG), *vers = malloc(BIG);
     assert_non_null(resp);
     assert_non_null(mids);
-    mids[0] = '\0';
+    assert_non_null(vers);
+    mids[0] = vers[0] = '\0';
+    size_t vused = 0;
     assert_int_equal(e2e_http(E.fakes.port, "GET", "/_fakes/messages", NULL, NULL, NULL, resp, E2E_RESP_MAX), 200);
     json_t *j = json_loads(resp, 0, NULL), *msg;
     size_t idx, used = 0;
@@ -686,20 +715,27 @@ static void check(void)
             fail_step("a message at Twilio", "a StatusCallback with ?mid=", cb != NULL ? cb : "(none)");
         used += (size_t)snprintf(mids + used, BIG - used, "%s%s", used ? "," : "", mid + 5);
         assert_true(used < BIG);
+        const char *body = json_string_value(json_object_get(msg, "body"));
+        const char *name = body != NULL ? strstr(body, "Model Plumbing ") : NULL;
+        long v = name != NULL ? strtol(name + 15, NULL, 10) : -1; /* -1: the tenant's name is not in it */
+        vused += (size_t)snprintf(vers + vused, BIG - vused, "%s%ld", vused ? "," : "", v);
+        assert_true(vused < BIG);
     }
     size_t at_twilio = json_array_size(json_object_get(j, "messages"));
     json_decref(j);
     free(resp);
-    char *q2 = malloc(BIG + 1024);
+    char *q2 = malloc(2 * BIG + 1024);
     assert_non_null(q2);
-    snprintf(q2, BIG + 1024,
+    snprintf(q2, 2 * BIG + 1024,
              "SELECT coalesce(string_agg(x, '|' ORDER BY x COLLATE \"C\"), '') FROM ("
-             " SELECT to_e164 || ' ' || kind || ' ' || count(*) AS x FROM messages"
-             " WHERE id = ANY('{%s}'::uuid[]) GROUP BY to_e164, kind) g",
-             mids);
+             " SELECT m.to_e164 || ' ' || m.kind || ' v' || e.v || ' ' || count(*) AS x"
+             " FROM unnest('{%s}'::uuid[], '{%s}'::int[]) AS e(id, v) JOIN messages m ON m.id = e.id"
+             " GROUP BY m.to_e164, m.kind, e.v) g",
+             mids, vers);
     sql_text(got, BIG, q2);
-    agree("the messages at Twilio (caller kind count)", want, got);
-    snprintf(q2, BIG + 1024, "SELECT count(DISTINCT m) FROM unnest('{%s}'::uuid[]) m", mids);
+    free(vers);
+    agree("the messages at Twilio (caller kind version count)", want, got);
+    snprintf(q2, 2 * BIG + 1024, "SELECT count(DISTINCT m) FROM unnest('{%s}'::uuid[]) m", mids);
     char want_n[32], got_n[32];
     snprintf(want_n, sizeof want_n, "%zu distinct messages", at_twilio);
     snprintf(got_n, sizeof got_n, "%lld distinct messages", (long long)(at_twilio ? pgtest_int(E.pg, q2) : 0));
@@ -808,7 +844,7 @@ static void run(int repeat_window, int fleet)
         configure(&R.b, repeat_window);
         assert_int_equal(nmc_proc_start(&R.b, NULL), 0);
     }
-    e2e_create_tenant("Model Plumbing", "+15550001000", R.approved ? "approved" : "pending", R.tenant);
+    e2e_create_tenant("Model Plumbing 0", "+15550001000", R.approved ? "approved" : "pending", R.tenant);
     for (int i = 0; i < NCALLERS; i++)
         snprintf(R.c[i].phone, sizeof R.c[i].phone, "+1555400%04d", i + 1);
 
@@ -823,14 +859,16 @@ static void run(int repeat_window, int fleet)
             step_burst(0);
         else if (r < 62)
             step_burst(1);
-        else if (r < 74)
+        else if (r < 72)
             step_replay();
-        else if (r < 88)
+        else if (r < 86)
             step_status();
-        else if (r < 94)
+        else if (r < 91)
             step_pause();
-        else
+        else if (r < 96)
             step_compliance();
+        else
+            step_tenant();
         check();
     }
     R.step--;
@@ -843,10 +881,11 @@ static void run(int repeat_window, int fleet)
         }
     print_message("%d steps (repeat window %d min, %d instance(s)): %d calls, %d texts, %zu webhooks kept for replays, %zu messages"
                   " named by callbacks; messages: %d first replies, %d help, %d opt-in, %d opt-out confirmations;"
-                  " at the end %d sent, %d dropped, %d held; %d holds for compliance and %d for the pause on the way\n",
+                  " at the end %d sent, %d dropped, %d held; %d holds for compliance and %d for the pause on the way;"
+                  " %d tenant changes\n",
                   R.step, repeat_window, 1 + fleet, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], seen_kind[K_HELP],
                   seen_kind[K_START], seen_kind[K_STOP], seen_state[S_SENT], seen_state[S_DROPPED],
-                  seen_state[S_HELD_COMPLIANCE] + seen_state[S_HELD_PAUSE], R.holds[0], R.holds[1]);
+                  seen_state[S_HELD_COMPLIANCE] + seen_state[S_HELD_PAUSE], R.holds[0], R.holds[1], R.tver);
     if (steps >= 200) {
         for (int k = 0; k < NKIND; k++)
             assert_true(seen_kind[k] > 0);
