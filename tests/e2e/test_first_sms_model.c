@@ -886,11 +886,13 @@ static void run(int repeat_window, int fleet)
                   R.step, repeat_window, 1 + fleet, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], seen_kind[K_HELP],
                   seen_kind[K_START], seen_kind[K_STOP], seen_state[S_SENT], seen_state[S_DROPPED],
                   seen_state[S_HELD_COMPLIANCE] + seen_state[S_HELD_PAUSE], R.holds[0], R.holds[1], R.tver);
-    if (steps >= 200) {
+    if (seed == NULL && steps >= 200) {
+        /* the default sequence reaches every kind of message and both holds
+         * (another seed may not: it is only printed above) */
         for (int k = 0; k < NKIND; k++)
             assert_true(seen_kind[k] > 0);
         assert_true(seen_state[S_SENT] > 0 && R.holds[0] > 0 && R.holds[1] > 0);
-        assert_true(R.ntracked > 5);
+        assert_true(R.ntracked > 5 && R.tver > 0);
     }
     stop_ok(&E.nmc);
     if (fleet)
