@@ -15,16 +15,18 @@
  *     with error codes (21610 included);
  *   - the SMS kill switch flipped through the admin API, the tenant's
  *     compliance status moved between pending and approved, and the tenant
- *     renamed with new templates.
+ *     renamed with new templates;
+ *   - time passing for a caller beyond the repeat window (its first replies
+ *     moved back two hours in the database).
  * After each step, once nothing is left to do (every outbox event
  * dispatched, no send pending), the model and the system must agree on:
  * every message each caller has (kind and state: sent, held for the pause,
  * held for compliance, dropped as opted out), what nmc-fakes received (each
  * of our messages at most once, written with the tenant's name and
- * templates as they were when the message was), who is opted out, the open conversations
- * and their missed-call counts, and the status and error code of every
- * message a callback named. A mismatch prints the seed, the step and the
- * steps before it.
+ * templates as they were when the message was), who is opted out, the open
+ * conversations and their missed-call counts, and the status and error code
+ * of every message a callback named. A mismatch prints the seed, the step
+ * and the steps before it.
  *
  * Three runs: the default repeat window (60 min: one first reply per
  * caller), with a tenant that starts pending; none (a first reply on every
@@ -53,7 +55,8 @@ static const char state_letter[NSTATE] = { 'C', 'D', 'P', 'S' };
 struct caller {
     char phone[20];
     int opted_out;
-    int first_recorded;  /* a first reply was recorded (the conversation is open) */
+    int conv_open;       /* a first reply was recorded: the conversation is open */
+    int in_window;       /* the last first reply is inside the repeat window */
     int missed_calls;    /* on the open conversation */
     enum kind kinds[MAX_MSGS];
     int versions[MAX_MSGS]; /* the tenant's version (name and templates) the message was written with */
@@ -240,12 +243,12 @@ static void first_reply_attempt(struct caller *c, int missed)
 {
     if (c->opted_out)
         return;
-    if (R.repeat_window > 0 && c->first_recorded) {
+    if (R.repeat_window > 0 && c->in_window) {
         c->missed_calls += missed;
         return;
     }
-    c->missed_calls = c->first_recorded ? c->missed_calls + missed : missed;
-    c->first_recorded = 1;
+    c->missed_calls = c->conv_open ? c->missed_calls + missed : missed;
+    c->conv_open = c->in_window = 1;
     add_msg(c, K_FIRST, !R.approved ? S_HELD_COMPLIANCE : R.paused ? S_HELD_PAUSE : S_SENT);
 }
 
@@ -367,7 +370,7 @@ static void step_text(struct caller *c)
         c->opted_out = 0;
     if (k != NKIND)
         add_msg(c, k, R.paused ? S_HELD_PAUSE : S_SENT);
-    else if (!c->first_recorded)
+    else if (!c->conv_open)
         first_reply_attempt(c, 0); /* no open conversation: a first reply */
 }
 
@@ -577,6 +580,21 @@ static void step_tenant(void)
     answered(e2e_admin_at(pick()->port, "PATCH", target, body, resp, sizeof resp), "the tenant's PATCH");
 }
 
+/* Time passes for one caller: the first replies it got are moved two hours
+ * back, past the repeat window (the conversation stays open), so its next
+ * missed call gets a first reply again, on the same conversation. */
+static void step_time_passes(struct caller *c)
+{
+    char q[512];
+    trace("two hours pass for %s", c->phone);
+    snprintf(q, sizeof q,
+             "UPDATE messages SET created_at = created_at - interval '2 hours'"
+             " WHERE tenant_id = '%s' AND to_e164 = '%s' AND kind = 'first_reply'",
+             R.tenant, c->phone);
+    pgtest_exec(E.pg, q);
+    c->in_window = 0;
+}
+
 /* ---- agreement ---- */
 
 static int cmp_str(const void *a, const void *b)
@@ -758,7 +776,7 @@ static void check(void)
     /* open conversations and the missed calls recorded on them */
     n = 0;
     for (int i = 0; i < NCALLERS; i++)
-        if (R.c[i].first_recorded)
+        if (R.c[i].conv_open)
             lines[n++] = line("%s:%d", R.c[i].phone, R.c[i].missed_calls);
     joined(lines, n, want, BIG);
     e2e_sql_text(got, BIG,
@@ -865,10 +883,12 @@ static void run(int repeat_window, int fleet)
             step_status();
         else if (r < 91)
             step_pause();
-        else if (r < 96)
+        else if (r < 95)
             step_compliance();
-        else
+        else if (r < 98)
             step_tenant();
+        else
+            step_time_passes(c);
         check();
     }
     R.step--;
