@@ -3,10 +3,14 @@
  * byte picks the variable of that index, so the fuzzer reaches every one.
  * Promises checked: loading answers 0, or NMC_EINVAL with "NAME: reason"
  * for a variable it was given (the CLI prints it and exits 2); the value of
- * a secret variable never appears in that message (checked for values with
- * a '~', which no message's own text has, so that a secret that happens to
- * read like part of a message is no false alarm). */
+ * a secret variable never appears in that message quoted, the way messages
+ * quote a value ('value'). Checked for values with a '~', which no
+ * message's own text has, and not when a value given to a public variable
+ * holds it (the message may quote that one, or an element of it): so that
+ * a secret that happens to read like part of a message is no false alarm. */
 #include "tests/fuzz/fuzz.h"
+
+#include <ctype.h>
 
 #include "runtime/config.h"
 
@@ -36,22 +40,31 @@ static int is_secret(const struct nmc_config_var *vars, size_t nvars, const char
 }
 
 /* 1 when s is part of a value given to a variable that is not secret, as
- * the message may quote it ('value'). */
+ * the message may quote it ('value'), or quote one trimmed element of it
+ * (a list's 'item'): s without its quotes and spaces at either end is then
+ * inside that value. */
 static int inside_public_value(const struct env *e, const struct nmc_config_var *vars, size_t nvars, const char *s)
 {
-    for (size_t i = 0; i < e->n; i++) {
+    size_t b = 0, n = strlen(s);
+    while (b < n && (s[b] == '\'' || isspace((unsigned char)s[b])))
+        b++;
+    while (n > b && (s[n - 1] == '\'' || isspace((unsigned char)s[n - 1])))
+        n--;
+    char *core = strndup(s + b, n - b);
+    FUZZ_CHECK(core != NULL);
+    int inside = 0;
+    for (size_t i = 0; i < e->n && !inside; i++) {
         if (is_secret(vars, nvars, e->names[i]))
             continue;
-        size_t n = strlen(e->values[i]) + 3;
-        char *quoted = malloc(n);
+        size_t len = strlen(e->values[i]) + 3;
+        char *quoted = malloc(len);
         FUZZ_CHECK(quoted != NULL);
-        snprintf(quoted, n, "'%s'", e->values[i]);
-        int inside = strstr(quoted, s) != NULL;
+        snprintf(quoted, len, "'%s'", e->values[i]);
+        inside = strstr(quoted, s) != NULL || (core[0] != '\0' && strstr(e->values[i], core) != NULL);
         free(quoted);
-        if (inside)
-            return 1;
     }
-    return 0;
+    free(core);
+    return inside;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -96,13 +109,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!named)
             fprintf(stderr, "message names no variable: %s\n", err);
         FUZZ_CHECK(named);
-        for (size_t i = 0; i < e.n; i++)
-            if (is_secret(vars, nvars, e.names[i]) && strchr(e.values[i], '~') != NULL &&
-                strstr(err, e.values[i]) != NULL &&
-                !inside_public_value(&e, vars, nvars, e.values[i])) {
+        for (size_t i = 0; i < e.n; i++) {
+            if (!is_secret(vars, nvars, e.names[i]) || strchr(e.values[i], '~') == NULL)
+                continue;
+            size_t len = strlen(e.values[i]) + 3;
+            char *quoted = malloc(len);
+            FUZZ_CHECK(quoted != NULL);
+            snprintf(quoted, len, "'%s'", e.values[i]);
+            if (strstr(err, quoted) != NULL && !inside_public_value(&e, vars, nvars, e.values[i])) {
                 fprintf(stderr, "secret %s echoed: %s\n", e.names[i], err);
                 FUZZ_CHECK(0);
             }
+            free(quoted);
+        }
     }
     free(text);
     return 0;
