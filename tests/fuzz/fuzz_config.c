@@ -42,7 +42,8 @@ static int is_secret(const struct nmc_config_var *vars, size_t nvars, const char
 /* 1 when s is part of a value given to a variable that is not secret, as
  * the message may quote it ('value'), or quote one trimmed element of it
  * (a list's 'item'): s without its quotes and spaces at either end is then
- * inside that value. */
+ * inside that value, as given or as messages show it (control bytes and
+ * quotes masked as '?'). */
 static int inside_public_value(const struct env *e, const struct nmc_config_var *vars, size_t nvars, const char *s)
 {
     size_t b = 0, n = strlen(s);
@@ -57,11 +58,16 @@ static int inside_public_value(const struct env *e, const struct nmc_config_var 
         if (is_secret(vars, nvars, e->names[i]))
             continue;
         size_t len = strlen(e->values[i]) + 3;
-        char *quoted = malloc(len);
-        FUZZ_CHECK(quoted != NULL);
+        char *quoted = malloc(len), *shown = strdup(e->values[i]);
+        FUZZ_CHECK(quoted != NULL && shown != NULL);
         snprintf(quoted, len, "'%s'", e->values[i]);
-        inside = strstr(quoted, s) != NULL || (core[0] != '\0' && strstr(e->values[i], core) != NULL);
+        for (char *p = shown; *p; p++) /* as the message shows it (runtime/config.c, set_err) */
+            if ((unsigned char)*p < ' ' || *p == 0x7f || *p == '\'')
+                *p = '?';
+        inside = strstr(quoted, s) != NULL ||
+                 (core[0] != '\0' && (strstr(e->values[i], core) != NULL || strstr(shown, core) != NULL));
         free(quoted);
+        free(shown);
     }
     free(core);
     return inside;
