@@ -642,6 +642,20 @@ static void agree(const char *what, const char *want, const char *got)
         fail_step(what, want, got);
 }
 
+/* agree() with the text a query (printf-style) answers. */
+static void agree_sql(const char *what, const char *want, char *got, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void agree_sql(const char *what, const char *want, char *got, const char *fmt, ...)
+{
+    char q[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    sql_text(got, BIG, q);
+    agree(what, want, got);
+}
+
 /* Every outbox event dispatched, no send pending, and nmc-fakes holding as
  * many messages as the model sent: then the step's effects are complete. */
 static void quiesce(int want_sent)
@@ -767,11 +781,10 @@ static void check(void)
         if (R.c[i].opted_out)
             lines[n++] = line("%s", R.c[i].phone);
     joined(lines, n, want, BIG);
-    e2e_sql_text(got, BIG,
-                 "SELECT coalesce(string_agg(phone_e164, '|' ORDER BY phone_e164 COLLATE \"C\"), '')"
-                 " FROM sms_opt_outs WHERE tenant_id = '%s' AND opted_out",
-                 R.tenant);
-    agree("who is opted out", want, got);
+    agree_sql("who is opted out", want, got,
+              "SELECT coalesce(string_agg(phone_e164, '|' ORDER BY phone_e164 COLLATE \"C\"), '')"
+              " FROM sms_opt_outs WHERE tenant_id = '%s' AND opted_out",
+              R.tenant);
 
     /* open conversations and the missed calls recorded on them */
     n = 0;
@@ -779,11 +792,10 @@ static void check(void)
         if (R.c[i].conv_open)
             lines[n++] = line("%s:%d", R.c[i].phone, R.c[i].missed_calls);
     joined(lines, n, want, BIG);
-    e2e_sql_text(got, BIG,
-                 "SELECT coalesce(string_agg(caller_e164 || ':' || missed_calls, '|' ORDER BY caller_e164 COLLATE \"C\"),"
-                 " '') FROM conversations WHERE tenant_id = '%s' AND status = 'open'",
-                 R.tenant);
-    agree("the open conversations (caller:missed calls)", want, got);
+    agree_sql("the open conversations (caller:missed calls)", want, got,
+              "SELECT coalesce(string_agg(caller_e164 || ':' || missed_calls, '|' ORDER BY caller_e164 COLLATE \"C\"),"
+              " '') FROM conversations WHERE tenant_id = '%s' AND status = 'open'",
+              R.tenant);
 
     /* the status and error code of every message a callback named */
     if (R.ntracked > 0) {

@@ -349,36 +349,31 @@ static void test_first_response_repeat_call_counted_once(void **state)
 {
     (void)state;
     const char *caller = "+15557770099";
-    const char *calls[] = { "CArep1", "CArep2", "CArep2", "CArep2", "CArep3" };
-    const char *want_blocked[] = { "", "repeat", "repeat", "repeat", "repeat" };
-    const int want_missed[] = { 1, 2, 2, 2, 3 };
-    for (size_t i = 0; i < 5; i++) {
-        char sql[1024];
+    /* trigger, its ref (CallSid or MessageSid), what the reply was blocked by, the missed calls after */
+    static const struct {
+        const char *trigger, *ref, *blocked;
+        int missed;
+    } steps[] = {
+        { "missed_call", "CArep1", "", 1 },       { "missed_call", "CArep2", "repeat", 2 },
+        { "missed_call", "CArep2", "repeat", 2 }, { "missed_call", "CArep2", "repeat", 2 },
+        { "missed_call", "CArep3", "repeat", 3 }, { "inbound_sms", "SMrep1", "repeat", 3 },
+    };
+    char sql[1024];
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int call = strcmp(steps[i].trigger, "missed_call") == 0;
         snprintf(sql, sizeof sql,
-                 "SELECT coalesce(blocked, '') FROM nmc_conv_first_reply('%s', '%s', '%s', 'missed_call', '%s', now(),"
-                 " 'first:call:%s', 'Sorry we missed you', 'pending', NULL, 1, 60, 'corr', 'cause', NULL, 0, NULL)",
-                 F.tenant, caller, BUSINESS, calls[i], calls[i]);
+                 "SELECT coalesce(blocked, '') FROM nmc_conv_first_reply('%s', '%s', '%s', '%s', '%s', now(),"
+                 " 'first:%s:%s', 'Sorry we missed you', 'pending', NULL, %d, 60, 'corr', 'cause', NULL, 0, NULL)",
+                 F.tenant, caller, BUSINESS, steps[i].trigger, steps[i].ref, call ? "call" : "sms", steps[i].ref, call);
         char *b = pgtest_value(F.db, sql);
-        assert_string_equal(b, want_blocked[i]);
+        assert_string_equal(b, steps[i].blocked);
         free(b);
         snprintf(sql, sizeof sql,
                  "SELECT missed_calls FROM conversations WHERE tenant_id = '%s' AND caller_e164 = '%s'"
                  " AND status = 'open'",
                  F.tenant, caller);
-        assert_int_equal(num(sql), want_missed[i]);
+        assert_int_equal(num(sql), steps[i].missed);
     }
-    char sql[1024];
-    snprintf(sql, sizeof sql,
-             "SELECT coalesce(blocked, '') FROM nmc_conv_first_reply('%s', '%s', '%s', 'inbound_sms', 'SMrep1', now(),"
-             " 'first:sms:SMrep1', 'Sorry we missed you', 'pending', NULL, 0, 60, 'corr', 'cause', NULL, 0, NULL)",
-             F.tenant, caller, BUSINESS);
-    char *b = pgtest_value(F.db, sql);
-    assert_string_equal(b, "repeat");
-    free(b);
-    snprintf(sql, sizeof sql,
-             "SELECT missed_calls FROM conversations WHERE tenant_id = '%s' AND caller_e164 = '%s' AND status = 'open'",
-             F.tenant, caller);
-    assert_int_equal(num(sql), 3);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM conversation_repeat_calls WHERE tenant_id = '%s'", F.tenant);
     assert_int_equal(num(sql), 2);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM messages WHERE tenant_id = '%s' AND to_e164 = '%s'", F.tenant,
