@@ -170,7 +170,7 @@ static const char *route_id(int which)
     }
 }
 
-/* A field's valid value, with the placeholders for live ids filled in. */
+/* A field's valid value: the names RES, ITEM and HOLD stand for the ids the setup created. */
 static void put_value(struct nmc_buf *b, const char *v)
 {
     if (strcmp(v, "RES") == 0)
