@@ -9,7 +9,9 @@
  * marking a send and a status callback's update are heap-only (no index of
  * messages names a column they change); status 'held' goes with a hold
  * reason and nothing else does. Migration 0043: a repeat call is counted on
- * the open conversation once, however often it is delivered. */
+ * the open conversation once, however often it is delivered. Migration 0044:
+ * two calls of one caller decided at the same time in two transactions get
+ * one first reply. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -381,6 +383,58 @@ static void test_first_response_repeat_call_counted_once(void **state)
     assert_int_equal(num(sql), 1);
 }
 
+/* Migration 0044: two missed calls of one caller decided at the same time
+ * in two transactions. The second waits (for the first's caller lock; before
+ * 0044 for the open conversation's key, after reading no first reply) and,
+ * once the first commits, finds its first reply in the repeat window: one
+ * first reply, the second call counted on the conversation. */
+static void test_first_response_concurrent_calls_of_one_caller_reply_once(void **state)
+{
+    (void)state;
+    const char *caller = "+15557770098";
+    char sql[1024];
+    PGconn *a = pgtest_connect(F.url), *b = pgtest_connect(F.url);
+    pgtest_exec(a, "BEGIN");
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(blocked, ''), created FROM nmc_conv_first_reply('%s', '%s', '%s', 'missed_call',"
+             " 'CAconc1', now(), 'first:call:CAconc1', 'Sorry we missed you', 'pending', NULL, 1, 60, 'corr',"
+             " 'cause', NULL, 0, NULL)",
+             F.tenant, caller, BUSINESS);
+    char *first = pgtest_value(a, sql);
+    assert_string_equal(first, "");
+    free(first);
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(blocked, ''), created FROM nmc_conv_first_reply('%s', '%s', '%s', 'missed_call',"
+             " 'CAconc2', now(), 'first:call:CAconc2', 'Sorry we missed you', 'pending', NULL, 1, 60, 'corr',"
+             " 'cause', NULL, 0, NULL)",
+             F.tenant, caller, BUSINESS);
+    assert_int_equal(PQsendQuery(b, sql), 1);
+    /* b is waiting for a lock a holds (not merely not started yet) */
+    char waiting[256];
+    snprintf(waiting, sizeof waiting,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'", PQbackendPID(b));
+    for (int i = 0; i < 500 && num(waiting) == 0; i++)
+        pgtest_exec(F.db, "SELECT pg_sleep(0.01)");
+    assert_int_equal(num(waiting), 1);
+    pgtest_exec(a, "COMMIT");
+    PGresult *r = PQgetResult(b);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "repeat");
+    assert_string_equal(PQgetvalue(r, 0, 1), "f");
+    PQclear(r);
+    while ((r = PQgetResult(b)) != NULL)
+        PQclear(r);
+    PQfinish(a);
+    PQfinish(b);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM messages WHERE tenant_id = '%s' AND to_e164 = '%s'", F.tenant,
+             caller);
+    assert_int_equal(num(sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT missed_calls FROM conversations WHERE tenant_id = '%s' AND caller_e164 = '%s' AND status = 'open'",
+             F.tenant, caller);
+    assert_int_equal(num(sql), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_first_response_send_updates_are_heap_only),
         cmocka_unit_test(test_first_response_held_goes_with_a_reason),
         cmocka_unit_test(test_first_response_repeat_call_counted_once),
+        cmocka_unit_test(test_first_response_concurrent_calls_of_one_caller_reply_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
