@@ -70,6 +70,7 @@ struct job {
     int64_t msg_age_ms;
     char msg_kind[24];
     int compliance_ok, opted_out;
+    char compliance[16];       /* the tenant's compliance status, as loaded */
     int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
     int marking_sent;          /* the J_MARK in flight is NMC_CONV_SQL_MARK_SENT */
     char sent_status[24], sent_sid[64]; /* Twilio's answer, for that mark */
@@ -105,7 +106,7 @@ struct conversation {
 };
 
 static struct {
-    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *compliance, *provider;
+    struct nmc_metric *blocked, *ambiguous, *results, *held, *keywords, *keyword_blocked, *compliance, *provider;
     struct nmc_metric *started, *first_replies, *tenant_cache, *path, *jobs, *claims_lost;
 } M;
 
@@ -118,6 +119,8 @@ static void register_metrics(void)
     M.held = nmc_metrics_counter("sms_held_total",
                                  "Sends held (PAUSE_OUTBOUND_SMS, compliance not approved, Twilio outage)", NULL);
     M.keywords = nmc_metrics_counter("sms_keywords_total", "Inbound keywords handled", "keyword");
+    M.keyword_blocked = nmc_metrics_counter("sms_keyword_replies_blocked_total",
+                                            "Keyword replies (STOP, START, HELP) recorded and not sent", "reason");
     M.claims_lost = nmc_metrics_counter("sms_release_claims_lost_total",
                                         "Released sends another job claimed first (not sent twice)", NULL);
     M.compliance = nmc_metrics_counter("first_sms_compliance_released_total",
@@ -448,6 +451,18 @@ static void job_load(struct job *j)
 
 /* ---- deciding ---- */
 
+/* A keyword reply recorded and not sent (its keyword took effect). */
+static void keyword_reply_blocked(struct job *j, const char *reason)
+{
+    count(M.keyword_blocked, reason);
+    struct nmc_log_rec *lr = nmc_log_begin(NMC_LOG_INFO, "conversation", "keyword_reply.blocked");
+    nmc_log_ctx(lr, &j->ctx);
+    nmc_log_str(lr, "reason", reason);
+    nmc_log_str(lr, "message_id", j->message_id);
+    nmc_log_phone(lr, "caller", j->caller);
+    nmc_log_end(lr);
+}
+
 /* Renders a reply into out: fallback_tpl, or (NULL) the tenant's first
  * reply for its settings s (parsed; NULL counts as {}) at local time
  * "D HH:MM". */
@@ -635,6 +650,13 @@ static void resume(struct job *j)
         } else if (strcmp(j->msg_kind, "first_reply") == 0 && !j->compliance_ok) {
             count(M.blocked, "compliance"); /* revoked since the release: the next approval sends it */
             hold(j, "compliance");
+        } else if (!j->compliance_ok) {
+            /* a keyword reply held for the pause, the tenant's approval
+             * revoked since: not sent (docs/decisions/keyword-replies-compliance.md) */
+            char why[64];
+            snprintf(why, sizeof why, "not sent: compliance %s", j->compliance);
+            keyword_reply_blocked(j, "compliance");
+            mark(j, "failed", NULL, why, 0);
         } else if (j->opted_out && !confirm) {
             count(M.blocked, "opted_out"); /* opted out while the send was held */
             mark(j, "failed", NULL, "blocked: recipient opted out", 0);
@@ -667,6 +689,7 @@ static void on_loaded(struct job *j, const PGresult *r)
     copy_col(j->msg_kind, sizeof j->msg_kind, r, 9);
     const char *comp = col(r, 1), *opted = col(r, 14);
     j->compliance_ok = comp != NULL && strcmp(comp, "approved") == 0;
+    nmc_strlcpy(j->compliance, comp != NULL ? comp : "unknown", sizeof j->compliance);
     j->opted_out = opted != NULL && strcmp(opted, "t") == 0;
     const char *age = col(r, 10);
     j->msg_age_ms = age != NULL ? strtoll(age, NULL, 10) : 0;
@@ -739,7 +762,11 @@ static void intent_recorded(struct job *j, const char *blocked, int created)
         job_finish(j, 0, NULL);
         return;
     }
-    if (strcmp(j->msg_status, "held") == 0) {
+    if (j->kind == JOB_SMS && j->keyword != NMC_KEYWORD_NONE && strcmp(j->msg_status, "failed") == 0 &&
+        j->msg_age_ms == 0) {
+        keyword_reply_blocked(j, "compliance"); /* nmc_conv_keyword (migration 0045): the tenant is not approved */
+        job_finish(j, 0, NULL);
+    } else if (strcmp(j->msg_status, "held") == 0) {
         count(M.held, NULL);
         if (!j->cv->paused)
             release_held(j->cv); /* resumed while this intent was in flight: the release missed it */

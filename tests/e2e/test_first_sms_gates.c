@@ -6,6 +6,10 @@
  *     it exactly once; a hold older than NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES
  *     is never sent;
  *   - opt-out: after STOP no first SMS;
+ *   - keyword replies of a tenant not approved (the STOP confirmation, the
+ *     HELP answer) are recorded and never sent, also when one held for the
+ *     pause is released after the approval was revoked, while the keyword
+ *     takes effect (counted in sms_keyword_replies_blocked_total);
  *   - PAUSE_OUTBOUND_SMS=true at start holds every send, and the API
  *     cannot lift it (either switch pauses); a restart without it sends each
  *     exactly once, a STOP that arrived while paused wins over the held first
@@ -566,6 +570,76 @@ static void test_first_sms_gates_help_text_answers_help(void **state)
     assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE to_e164 = '%s' AND kind = 'help'", caller), 2);
 }
 
+/* Waits (up to 10 s) until the count the SQL (printf-style) reads is want. */
+static void wait_count(int64_t want, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wait_count(int64_t want, const char *fmt, ...)
+{
+    char q[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < 400 && pgtest_int(E.pg, q) != want; i++)
+        e2e_sleep_ms(25);
+    assert_int_equal(pgtest_int(E.pg, q), want);
+}
+
+/* Migration 0045 (docs/decisions/keyword-replies-compliance.md): a tenant
+ * not approved sends no keyword reply. STOP still opts the caller out (and
+ * keeps the first reply held for compliance from being sent on approval);
+ * the replies are recorded as failed, counted and logged, and the approval
+ * sends none of them. A HELP answer held for the pause whose tenant is
+ * revoked before the resume is not sent either. */
+static void test_first_sms_gates_keyword_replies_need_compliance(void **state)
+{
+    (void)state;
+    char tenant[40], stopper[20], helper[20], sid[48], target[80], resp[4096];
+    const char *number = "+15550002012";
+    e2e_create_tenant("Keyword Plumbing", number, "pending", tenant);
+    double blocked0 = e2e_metric("sms_keyword_replies_blocked_total{reason=\"compliance\"}");
+    e2e_caller(stopper);
+    e2e_caller(helper);
+    call_from(stopper, number); /* a first reply held for compliance */
+    wait_held(tenant, 1);
+    snprintf(sid, sizeof sid, "SMkwstop%s", stopper + 2);
+    assert_int_equal(e2e_inbound_sms(sid, stopper, number, "STOP"), 200);
+    snprintf(sid, sizeof sid, "SMkwhelp%s", helper + 2);
+    assert_int_equal(e2e_inbound_sms(sid, helper, number, "help"), 200);
+    wait_count(2,
+               "SELECT count(*) FROM messages WHERE tenant_id = '%s' AND kind IN ('opt_out_confirm', 'help')"
+               " AND status = 'failed' AND error_message = 'not sent: compliance pending'",
+               tenant);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM sms_opt_outs WHERE tenant_id = '%s' AND phone_e164 = '%s'"
+                                 " AND opted_out",
+                                 tenant, stopper),
+                     1);
+    assert_true(e2e_metric("sms_keyword_replies_blocked_total{reason=\"compliance\"}") >= blocked0 + 2);
+    assert_true(log_mentions("keyword_reply.blocked", "\"compliance\""));
+    snprintf(target, sizeof target, "/v1/admin/tenants/%s", tenant);
+    assert_int_equal(e2e_admin("PATCH", target, "{\"compliance_status\":\"approved\"}", resp, sizeof resp), 200);
+    wait_count(1,
+               "SELECT count(*) FROM messages WHERE tenant_id = '%s' AND kind = 'first_reply' AND status = 'failed'"
+               " AND error_message = 'blocked: recipient opted out'",
+               tenant);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(stopper), 0); /* neither the confirmation nor the held first reply */
+    assert_int_equal(e2e_sms_count(helper), 0);
+
+    /* approved and paused: HELP is held; revoked, then resumed: not sent */
+    assert_int_equal(pause_flag(1), 200);
+    snprintf(sid, sizeof sid, "SMkwhelp2%s", helper + 2);
+    assert_int_equal(e2e_inbound_sms(sid, helper, number, "HELP"), 200);
+    wait_count(1, "SELECT count(*) FROM messages WHERE dedupe_key = 'kw:%s' AND hold_reason = 'pause'", sid);
+    assert_int_equal(e2e_admin("PATCH", target, "{\"compliance_status\":\"pending\"}", resp, sizeof resp), 200);
+    assert_int_equal(pause_flag(0), 200);
+    wait_count(1,
+               "SELECT count(*) FROM messages WHERE dedupe_key = 'kw:%s' AND status = 'failed'"
+               " AND error_message = 'not sent: compliance pending'",
+               sid);
+    e2e_sleep_ms(QUIET_MS);
+    assert_int_equal(e2e_sms_count(helper), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_gates_emitted_payloads_match_catalog),
         cmocka_unit_test(test_first_sms_gates_tenant_changes_reach_the_next_call),
         cmocka_unit_test(test_first_sms_gates_help_text_answers_help),
+        cmocka_unit_test(test_first_sms_gates_keyword_replies_need_compliance),
     };
     return cmocka_run_group_tests_name("e2e_first_sms_gates", tests, setup, teardown);
 }

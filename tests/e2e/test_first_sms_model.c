@@ -21,7 +21,7 @@
  * After each step, once nothing is left to do (every outbox event
  * dispatched, no send pending), the model and the system must agree on:
  * every message each caller has (kind and state: sent, held for the pause,
- * held for compliance, dropped as opted out), what nmc-fakes received (each
+ * held for compliance, dropped as opted out or for compliance), what nmc-fakes received (each
  * of our messages at most once, written with the tenant's name and
  * templates as they were when the message was), who is opted out, the open
  * conversations and their missed-call counts, and the status and error code
@@ -253,14 +253,17 @@ static void first_reply_attempt(struct caller *c, int missed)
 }
 
 /* A held send released (the conversation's resume()): held again for the
- * pause, or for compliance (first replies), dropped for an opt-out (other
- * than the confirmations STOP and HELP answer), or sent. */
+ * pause, or for compliance (first replies), dropped when the tenant is not
+ * approved (keyword replies) or for an opt-out (other than the
+ * confirmations STOP and HELP answer), or sent. */
 static enum mstate released(const struct caller *c, enum kind k)
 {
     if (R.paused)
         return S_HELD_PAUSE;
     if (k == K_FIRST && !R.approved)
         return S_HELD_COMPLIANCE;
+    if (!R.approved)
+        return S_DROPPED;
     if (c->opted_out && k != K_STOP && k != K_HELP)
         return S_DROPPED;
     return S_SENT;
@@ -369,7 +372,7 @@ static void step_text(struct caller *c)
     else if (k == K_START)
         c->opted_out = 0;
     if (k != NKIND)
-        add_msg(c, k, R.paused ? S_HELD_PAUSE : S_SENT);
+        add_msg(c, k, !R.approved ? S_DROPPED : R.paused ? S_HELD_PAUSE : S_SENT); /* migration 0045 */
     else if (!c->conv_open)
         first_reply_attempt(c, 0); /* no open conversation: a first reply */
 }
