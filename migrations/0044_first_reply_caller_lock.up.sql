@@ -16,8 +16,8 @@
 -- callers wait for each other. A webhook batch takes these locks in its
 -- rows' order, as it already took the open conversations' keys, so two
 -- concurrent batches holding the same two callers in opposite orders can
--- deadlock now as they could before (PostgreSQL aborts one; its webhooks
--- get a 5xx and Twilio sends them again).
+-- deadlock now as they could before (PostgreSQL aborts one, and the
+-- telephony actor retries that batch one webhook per transaction).
 
 -- As in 0043, with the lock.
 CREATE OR REPLACE FUNCTION nmc_conv_first_reply(
