@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/utf8.h"
+
 /* Makes room for n more bytes plus the NUL. Checks the cap first so a
  * failed append leaves the buffer exactly as it was. */
 static int reserve(struct nmc_buf *b, size_t n)
@@ -81,40 +83,6 @@ int nmc_buf_json_str(struct nmc_buf *b, const char *s)
     return nmc_buf_json_strn(b, s, strlen(s));
 }
 
-/* Length of a well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, max U+10FFFF), or 0 when the bytes are not valid UTF-8. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len, i;
-    unsigned char lo = 0x80, hi = 0xBF;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        len = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        len = 4;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /* The escape for one byte below 0x80, or NULL when it is copied as is. */
 static const char *json_escape(unsigned char c, char tmp[8])
 {
@@ -167,7 +135,7 @@ int nmc_buf_json_strn(struct nmc_buf *b, const char *s, size_t n)
             assert(esc);
             rc = nmc_buf_puts(b, esc);
             i++;
-        } else if ((run = utf8_seq_len(p + i, n - i)) > 0) {
+        } else if ((run = nmc_utf8_seqlen(p + i, n - i)) > 0) {
             rc = nmc_buf_append(b, p + i, run);
             i += run;
         } else {

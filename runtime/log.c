@@ -20,6 +20,7 @@
 #include "runtime/actor.h"
 #include "runtime/buf.h"
 #include "runtime/clock.h"
+#include "runtime/utf8.h"
 
 #define ID_MAX 128          /* ids are UUIDs; longer ones are cut */
 #define BODY_PREFIX_CHARS 50 /* spec 000 3.2 */
@@ -86,54 +87,6 @@ int nmc_log_enabled(enum nmc_log_level level)
     return level >= cfg.level && level <= NMC_LOG_ERROR;
 }
 
-/* UTF-8 per RFC 3629: rejects overlong forms, surrogates and code points
- * past U+10FFFF, so a validated string always parses as JSON text. */
-size_t nmc_log_utf8_seqlen(const unsigned char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        if (c == 0xF4)
-            hi = 0x8F; /* > U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
-int nmc_log_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t off = 0; off < n;) {
-        size_t l = nmc_log_utf8_seqlen(u + off, n - off);
-        if (l == 0)
-            return 0;
-        off += l;
-    }
-    return 1;
-}
-
 /* Bytes of the first max_chars characters of s (an invalid byte counts as
  * one character, as it becomes one U+FFFD). *cut is set when s is longer. */
 static size_t prefix_chars(const char *s, size_t n, size_t max_chars, int *cut)
@@ -141,7 +94,7 @@ static size_t prefix_chars(const char *s, size_t n, size_t max_chars, int *cut)
     const unsigned char *u = (const unsigned char *)s;
     size_t off = 0, chars = 0;
     while (off < n && chars < max_chars) {
-        size_t l = nmc_log_utf8_seqlen(u + off, n - off);
+        size_t l = nmc_utf8_seqlen(u + off, n - off);
         off += l ? l : 1;
         chars++;
     }
@@ -156,7 +109,7 @@ static size_t prefix_bytes(const char *s, size_t n, size_t max)
     const unsigned char *u = (const unsigned char *)s;
     size_t off = 0;
     while (off < n) {
-        size_t l = nmc_log_utf8_seqlen(u + off, n - off);
+        size_t l = nmc_utf8_seqlen(u + off, n - off);
         if (l == 0)
             l = 1;
         if (off + l > max)
@@ -177,7 +130,7 @@ static void json_str(struct nmc_buf *b, const char *s, size_t n)
     (void)nmc_buf_append(b, "\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned c = u[i];
-        size_t l = nmc_log_utf8_seqlen(u + i, n - i);
+        size_t l = nmc_utf8_seqlen(u + i, n - i);
         int plain = l > 1 || (l == 1 && c >= 0x20 && c != '"' && c != '\\' && c != 0x7F);
         if (plain) {
             i += l;

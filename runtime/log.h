@@ -69,12 +69,6 @@ void nmc_log_set_env(const char *env);
  * any object left open. */
 void nmc_log_obj_begin(struct nmc_log_rec *r, const char *key);
 void nmc_log_obj_end(struct nmc_log_rec *r);
-/* Length (1-4) of the well-formed UTF-8 sequence at s (n bytes available),
- * or 0 when s does not start one (overlong, surrogate, truncated, > U+10FFFF).
- * Shared with metrics.c so label values stay valid UTF-8. */
-size_t nmc_log_utf8_seqlen(const unsigned char *s, size_t n);
-/* 1 when s[0..n) is well-formed UTF-8 throughout (the same rules), else 0. */
-int nmc_log_utf8_valid(const char *s, size_t n);
 
 /* Notes on the adders above:
  *  - a NULL value is written as JSON null (nmc_log_str, nmc_log_phone, ...);

@@ -24,6 +24,7 @@
 
 #include "runtime/clock.h"
 #include "runtime/log.h"
+#include "runtime/utf8.h"
 
 /* Past this many series a metric drops new label sets (a label fed by
  * outside input must not grow memory without bound) and counts the drop
@@ -293,7 +294,7 @@ static int utf8_valid(const char *s)
             i++;
             continue;
         }
-        size_t l = nmc_log_utf8_seqlen(u + i, n - i);
+        size_t l = nmc_utf8_seqlen(u + i, n - i);
         if (l == 0)
             return 0;
         i += l;
@@ -310,7 +311,7 @@ static char *utf8_sanitize(const char *s)
     size_t n = strlen(s);
     (void)nmc_buf_puts(&b, "");
     for (size_t i = 0; i < n;) {
-        size_t l = nmc_log_utf8_seqlen(u + i, n - i);
+        size_t l = nmc_utf8_seqlen(u + i, n - i);
         (void)nmc_buf_append(&b, l ? s + i : "\xEF\xBF\xBD", l ? l : 3);
         i += l ? l : 1;
     }

@@ -28,6 +28,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/utf8.h"
 
 #define MSG_WEBHOOK (NMC_MSG_MODULE_PRIVATE + 100)
 #define FORM_MAX_PAIRS 128
@@ -292,8 +293,8 @@ static int validate(struct telephony *t, struct hook *h, const char **why)
 {
     const struct nmc_form *f = &h->form;
     for (size_t i = 0; i < f->n; i++)
-        if (!nmc_log_utf8_valid(f->pairs[i].name, strlen(f->pairs[i].name)) ||
-            !nmc_log_utf8_valid(f->pairs[i].value, strlen(f->pairs[i].value)))
+        if (!nmc_utf8_valid(f->pairs[i].name, strlen(f->pairs[i].name)) ||
+            !nmc_utf8_valid(f->pairs[i].value, strlen(f->pairs[i].value)))
             return *why = "a form field is not valid UTF-8", NMC_EINVAL;
     const char *from = nmc_form_get(f, "From"), *to = nmc_form_get(f, "To");
     if (h->ep == EP_VOICE) {
