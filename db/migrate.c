@@ -6,7 +6,23 @@
  * advisory lock so concurrent runs (several instances deploying at once)
  * serialise, then read schema_migrations *after* the lock and apply what is
  * pending, each file in its own transaction together with its bookkeeping
- * row, so a failure leaves no half-applied migration behind. */
+ * row, so a failure leaves no half-applied migration behind.
+ *
+ * A file whose first line is NMC_MIGRATE_NO_TXN (db/migrate.h) runs outside
+ * a transaction instead, one statement at a time, for what PostgreSQL
+ * refuses inside one (CREATE INDEX CONCURRENTLY, which builds an index
+ * without blocking writes to a big table). Such a file must be safe to run
+ * again (IF NOT EXISTS, IF EXISTS): a failure leaves the statements before
+ * it applied and the migration unrecorded. After its statements the runner
+ * refuses to record it while an index of the schema is invalid (a build
+ * that failed or was cancelled leaves one, and IF NOT EXISTS would then
+ * skip it for good), and says which.
+ *
+ * The lock is polled (pg_try_advisory_lock every LOCK_POLL_MS), never
+ * waited for in a statement: a runner waiting inside a statement holds a
+ * snapshot, and CREATE INDEX CONCURRENTLY waits for every older snapshot to
+ * go, so the lock holder's index build and the waiting runner would wait
+ * for each other (a deadlock PostgreSQL breaks by failing one of them). */
 #include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
@@ -20,10 +36,12 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 #include "db/migrate.h"
+#include "db/sql_split.h"
 
 #define LOCK_KEY "7283746501" /* fixed advisory lock key of the migration runner ("nmc" + 01) */
 #define MAX_FILE_BYTES (16u << 20)
 #define MAX_NAME 128
+#define LOCK_POLL_MS 100
 
 struct mig {
     long version;
@@ -272,11 +290,30 @@ static int db_open(struct run *r, const char *conninfo)
     return 0;
 }
 
-/* Takes the runner's lock (waiting for another runner to finish) and makes
- * sure the bookkeeping table exists. */
+/* Takes the runner's lock (polling while another runner holds it: see the
+ * top of this file) and makes sure the bookkeeping table exists. */
 static int db_lock(struct run *r)
 {
-    int rc = exec(r, "taking the migration lock", "SELECT pg_advisory_lock(" LOCK_KEY ")", 0, NULL);
+    int rc = 0, said = 0;
+    for (;;) {
+        PGresult *res = PQexec(r->pg, "SELECT pg_try_advisory_lock(" LOCK_KEY ")");
+        int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+        int got = ok && PQgetvalue(res, 0, 0)[0] == 't';
+        if (!ok)
+            fail(r, "taking the migration lock: %s", PQerrorMessage(r->pg));
+        PQclear(res);
+        if (!ok) {
+            rc = NMC_EDB;
+            break;
+        }
+        if (got)
+            break;
+        if (!said)
+            say(r, "waiting for another migration run to finish (advisory lock " LOCK_KEY ")\n");
+        said = 1;
+        struct timespec ts = {0, LOCK_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (rc == 0)
         rc = exec(r, "creating schema_migrations",
                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -351,7 +388,71 @@ static double ms_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-/* Runs one file and its bookkeeping statement in one transaction. */
+/* 1 when the file's first line is the NMC_MIGRATE_NO_TXN marker. */
+static int no_transaction(const char *sql)
+{
+    size_t k = strlen(NMC_MIGRATE_NO_TXN);
+    if (strncmp(sql, NMC_MIGRATE_NO_TXN, k) != 0)
+        return 0;
+    sql += k;
+    while (*sql == ' ' || *sql == '\t' || *sql == '\r')
+        sql++;
+    return *sql == '\n' || *sql == '\0';
+}
+
+/* The invalid indexes of the current schema, comma-separated, into out
+ * ("" for none). Returns NMC_EDB when the catalog cannot be read. */
+static int invalid_indexes(struct run *r, char *out, size_t outlen)
+{
+    PGresult *res = PQexec(r->pg, "SELECT coalesce(string_agg(c.relname, ', ' ORDER BY c.relname), '')"
+                                  " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                                  " WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace");
+    int ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    snprintf(out, outlen, "%s", ok ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    return ok ? 0 : NMC_EDB;
+}
+
+/* Runs a NMC_MIGRATE_NO_TXN file statement by statement (each its own
+ * implicit transaction), then checks that no index was left invalid. */
+static int run_statements(struct run *r, const char *path, const char *sql)
+{
+    size_t n = strlen(sql), off = 0;
+    int rc = 0, stmt = 0;
+    while (rc == 0 && off < n) {
+        size_t len = nmc_sql_statement_len(sql + off, n - off);
+        if (!nmc_sql_is_blank(sql + off, len)) {
+            char *one = strndup(sql + off, len);
+            char what[PATH_MAX + 64];
+            snprintf(what, sizeof what, "%s (statement %d, run outside a transaction: the ones before it stay"
+                                        " applied)", path, ++stmt);
+            rc = one != NULL ? exec(r, what, one, 0, NULL) : NMC_ENOMEM;
+            free(one);
+        }
+        off += len;
+    }
+    char bad[512];
+    if (invalid_indexes(r, bad, sizeof bad) != 0) {
+        if (rc == 0)
+            fail(r, "%s: reading pg_index: %s", path, PQerrorMessage(r->pg));
+        return NMC_EDB;
+    }
+    if (bad[0] != '\0') {
+        size_t k = r->err != NULL ? strlen(r->err) : 0;
+        if (rc == 0 && r->err != NULL)
+            k = (size_t)snprintf(r->err, r->errlen, "%s:", path);
+        if (r->err != NULL && k < r->errlen)
+            snprintf(r->err + k, r->errlen - k,
+                     " invalid index(es) left: %s (an index build failed or was cancelled); drop them with"
+                     " DROP INDEX CONCURRENTLY and run again", bad);
+        rc = NMC_EDB;
+    }
+    return rc;
+}
+
+/* Runs one file and its bookkeeping statement in one transaction (or, for
+ * a NMC_MIGRATE_NO_TXN file, its statements one by one and then the
+ * bookkeeping). */
 static int apply_one(struct run *r, const struct mig *m, int up)
 {
     const char *path = up ? m->up : m->down;
@@ -360,20 +461,21 @@ static int apply_one(struct run *r, const struct mig *m, int up)
         return NMC_EINVAL;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    say(r, "%s %s ... ", up ? "applying" : "reverting", m->name);
+    int txn = !no_transaction(sql);
+    say(r, "%s %s%s ... ", up ? "applying" : "reverting", m->name, txn ? "" : " (outside a transaction)");
     char version[24];
     snprintf(version, sizeof version, "%ld", m->version);
     const char *params[2] = {version, m->name};
-    int rc = exec(r, path, "BEGIN", 0, NULL);
+    int rc = txn ? exec(r, path, "BEGIN", 0, NULL) : 0;
     if (rc == 0)
-        rc = exec(r, path, sql, 0, NULL);
+        rc = txn ? exec(r, path, sql, 0, NULL) : run_statements(r, path, sql);
     if (rc == 0 && up)
         rc = exec(r, path, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, params);
     if (rc == 0 && !up)
         rc = exec(r, path, "DELETE FROM schema_migrations WHERE version = $1", 1, params);
-    if (rc == 0)
+    if (rc == 0 && txn)
         rc = exec(r, path, "COMMIT", 0, NULL);
-    if (rc)
+    if (rc && txn)
         PQclear(PQexec(r->pg, "ROLLBACK"));
     if (rc)
         say(r, "FAILED\n");

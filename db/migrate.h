@@ -1,6 +1,7 @@
 /* Migrations: numbered SQL files migrations/NNNN_name.up.sql and
  * NNNN_name.down.sql, applied in order under an advisory lock, each in its
- * own transaction, recorded in schema_migrations(version, name, applied_at).
+ * own transaction (or, marked NMC_MIGRATE_NO_TXN, outside one), recorded in
+ * schema_migrations(version, name, applied_at).
  * This runner is synchronous (blocking libpq): it runs from the CLI
  * (`nmc migrate`) and at start-up checks, never on the serving loop. */
 #ifndef NMC_DB_MIGRATE_H
@@ -8,6 +9,10 @@
 
 #include <stdio.h>
 #include "runtime/common.h"
+
+/* The first line of a migration file that must run outside a transaction,
+ * one statement at a time (CREATE INDEX CONCURRENTLY): see db/migrate.c. */
+#define NMC_MIGRATE_NO_TXN "-- nmc:no-transaction"
 
 /* dir: folder holding the SQL files. out: progress lines (may be NULL).
  * Errors: NMC_EINVAL (bad folder or file set: names the file in err),

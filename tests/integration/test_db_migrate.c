@@ -1,6 +1,9 @@
 /* db/migrate.c against a real PostgreSQL: up/status/down cycles on a
  * temporary folder, bad file sets, failure atomicity, the advisory lock
- * under concurrent runs, and the real migrations/ folder. */
+ * under concurrent runs, migrations outside a transaction (CREATE INDEX
+ * CONCURRENTLY: applied, reverted, a failed build's invalid index named,
+ * a second runner waiting without blocking the build), and the real
+ * migrations/ folder. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -305,6 +308,98 @@ static void test_db_migrate_concurrent_up_serialised_by_lock(void **state)
     assert_int_equal(count("SELECT count(*) FROM slow"), 2);
 }
 
+/* NMC_MIGRATE_NO_TXN: CREATE INDEX CONCURRENTLY, which PostgreSQL refuses
+ * in a transaction block (and in a string of several statements), runs
+ * statement by statement; down reverts the same way; the same file without
+ * the marker fails and records nothing. */
+static void test_db_migrate_no_transaction_builds_index_concurrently(void **state)
+{
+    (void)state;
+    write_pair("0001_table", "CREATE TABLE t (a int, b int);\nINSERT INTO t SELECT g, g % 7 FROM generate_series(1, 1000) g;",
+               "DROP TABLE t;");
+    write_pair("0002_unmarked", "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a_idx ON t (a);", "SELECT 1;");
+    assert_int_equal(nmc_db_migrate_up(F.url, F.dir, F.outf, F.err, sizeof F.err), NMC_EDB);
+    assert_non_null(strstr(F.err, "0002_unmarked.up.sql"));
+    assert_non_null(strstr(F.err, "cannot run inside a transaction block"));
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 1);
+
+    char path[256];
+    snprintf(path, sizeof path, "%s/0002_unmarked.up.sql", F.dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/0002_unmarked.down.sql", F.dir);
+    unlink(path);
+    write_pair("0002_indexes",
+               NMC_MIGRATE_NO_TXN "\n-- built without blocking writes; safe to run again\n"
+               "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a_idx ON t (a);\n"
+               "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_b_idx ON t (b) WHERE b > 0; -- a ';' in a comment\n",
+               NMC_MIGRATE_NO_TXN "\nDROP INDEX CONCURRENTLY IF EXISTS t_b_idx;\nDROP INDEX CONCURRENTLY IF EXISTS t_a_idx;\n");
+    assert_int_equal(nmc_db_migrate_up(F.url, F.dir, F.outf, F.err, sizeof F.err), 0);
+    assert_non_null(strstr(output(), "applying 0002_indexes (outside a transaction) ... ok"));
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                           " WHERE c.relname IN ('t_a_idx', 't_b_idx') AND i.indisvalid"),
+                     2);
+    assert_int_equal(nmc_db_migrate_down(F.url, F.dir, 1, F.outf, F.err, sizeof F.err), 0);
+    assert_int_equal(count("SELECT count(*) FROM pg_class WHERE relname IN ('t_a_idx', 't_b_idx')"), 0);
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(nmc_db_migrate_up(F.url, F.dir, F.outf, F.err, sizeof F.err), 0);
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 2);
+}
+
+/* A concurrent unique index build that fails (duplicates) leaves an
+ * invalid index: the runner says which, records nothing, and refuses until
+ * it is dropped; IF NOT EXISTS alone would have skipped it for good. */
+static void test_db_migrate_no_transaction_failure_names_invalid_index(void **state)
+{
+    (void)state;
+    write_pair("0001_table", "CREATE TABLE u (a int);\nINSERT INTO u VALUES (1), (2), (2);", "DROP TABLE u;");
+    write_pair("0002_unique", NMC_MIGRATE_NO_TXN "\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS u_a_key ON u (a);\n",
+               NMC_MIGRATE_NO_TXN "\nDROP INDEX CONCURRENTLY IF EXISTS u_a_key;\n");
+    assert_int_equal(nmc_db_migrate_up(F.url, F.dir, F.outf, F.err, sizeof F.err), NMC_EDB);
+    assert_non_null(strstr(F.err, "0002_unique.up.sql (statement 1, run outside a transaction"));
+    assert_non_null(strstr(F.err, "could not create unique index"));
+    assert_non_null(strstr(F.err, "invalid index(es) left: u_a_key"));
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 1);
+
+    pgtest_exec(F.db, "DELETE FROM u WHERE ctid = (SELECT max(ctid) FROM u WHERE a = 2)");
+    assert_int_equal(nmc_db_migrate_up(F.url, F.dir, F.outf, F.err, sizeof F.err), NMC_EDB);
+    assert_non_null(strstr(F.err, "0002_unique.up.sql: invalid index(es) left: u_a_key"));
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 1);
+
+    pgtest_exec(F.db, "DROP INDEX CONCURRENTLY u_a_key"); /* what the message tells the operator */
+    assert_int_equal(nmc_db_migrate_up(F.url, F.dir, F.outf, F.err, sizeof F.err), 0);
+    assert_int_equal(count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                           " WHERE c.relname = 'u_a_key' AND i.indisvalid AND i.indisunique"),
+                     1);
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 2);
+}
+
+/* Two runners deploying at once while the first builds an index
+ * concurrently: the build waits for every older snapshot, so a second
+ * runner waiting for the lock inside a statement (pg_advisory_lock) would
+ * deadlock with it; polling holds no snapshot while it waits. */
+static void test_db_migrate_concurrent_runner_does_not_block_index_build(void **state)
+{
+    (void)state;
+    write_pair("0001_build",
+               NMC_MIGRATE_NO_TXN "\nCREATE TABLE IF NOT EXISTS s (a int);\nSELECT pg_sleep(0.5);\n"
+                                  "CREATE INDEX CONCURRENTLY IF NOT EXISTS s_a_idx ON s (a);\n",
+               NMC_MIGRATE_NO_TXN "\nDROP TABLE IF EXISTS s;\n");
+    struct racer a = {.url = F.url, .dir = F.dir}, b = {.url = F.url, .dir = F.dir};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, race, &a), 0);
+    usleep(100000); /* a holds the lock and sleeps before its build; b waits */
+    assert_int_equal(pthread_create(&tb, NULL, race, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    if (a.rc || b.rc)
+        fail_msg("concurrent up failed: a=%d (%s) b=%d (%s)", a.rc, a.err, b.rc, b.err);
+    assert_int_equal(count("SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                           " WHERE c.relname = 's_a_idx' AND i.indisvalid"),
+                     1);
+}
+
 static const char *source_migrations(void)
 {
     static char dir[512];
@@ -416,6 +511,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_db_migrate_down_refuses_unknown_applied_version, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_concurrent_up_serialised_by_lock, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_migrate_no_transaction_builds_index_concurrently, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_migrate_no_transaction_failure_names_invalid_index, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_db_migrate_concurrent_runner_does_not_block_index_build, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_real_folder_up_down_up, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_hot_path_sql_functions_are_inlined, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_db_migrate_conversation_and_message_ids_are_time_ordered, test_setup,
