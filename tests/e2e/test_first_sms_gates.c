@@ -6,6 +6,9 @@
  *     it exactly once; a hold older than NMC_SMS_COMPLIANCE_HOLD_MAX_MINUTES
  *     is never sent;
  *   - opt-out: after STOP no first SMS;
+ *   - every gate is the tenant's: a caller's repeat window and opt-out at
+ *     one business, or one tenant's pending compliance, change nothing at
+ *     another;
  *   - keyword replies of a tenant not approved (the STOP confirmation, the
  *     HELP answer) are recorded and never sent, also when one held for the
  *     pause is released after the approval was revoked, while the keyword
@@ -640,6 +643,83 @@ static void test_first_sms_gates_keyword_replies_need_compliance(void **state)
     assert_int_equal(e2e_sms_count(helper), 0);
 }
 
+/* Messages nmc-fakes accepted from `from` to `to`. */
+static int sms_from_to(const char *from, const char *to)
+{
+    char target[128], *resp = malloc(E2E_RESP_MAX);
+    assert_non_null(resp);
+    char *e = nmc_url_encode(to);
+    snprintf(target, sizeof target, "/_fakes/messages?to=%s", e);
+    free(e);
+    assert_int_equal(e2e_http(E.fakes.port, "GET", target, NULL, NULL, NULL, resp, E2E_RESP_MAX), 200);
+    json_t *j = json_loads(resp, 0, NULL), *m;
+    free(resp);
+    size_t i;
+    int n = 0;
+    json_array_foreach(json_object_get(j, "messages"), i, m) {
+        const char *f = json_string_value(json_object_get(m, "from"));
+        n += f != NULL && strcmp(f, from) == 0;
+    }
+    json_decref(j);
+    return n;
+}
+
+/* Every gate is the tenant's: one caller's repeat window, opt-out and
+ * conversation with one business say nothing about another business, and
+ * one tenant's pending compliance holds only its own replies. */
+static void test_first_sms_gates_rules_are_per_tenant(void **state)
+{
+    (void)state;
+    const char *a = "+15550002013", *b = "+15550002014", *c = "+15550002015";
+    char ta[40], tb[40], tc[40], x[20], y[20], z[20], sid[48];
+    approved_tenant(a, ta);
+    approved_tenant(b, tb);
+    e2e_create_tenant("Pending Electric", c, "pending", tc);
+    e2e_caller(x);
+    e2e_caller(y);
+    e2e_caller(z);
+
+    /* the repeat window: x calls A, B, then A again */
+    call_from(x, a);
+    assert_int_equal(e2e_wait_sms(x, 1, 10000), 1);
+    call_from(x, b);
+    assert_int_equal(e2e_wait_sms(x, 2, 10000), 2);
+    call_from(x, a);
+    /* the opt-out: y texts STOP to A, then calls A and B */
+    snprintf(sid, sizeof sid, "SMtenantstop%s", y + 2);
+    assert_int_equal(e2e_inbound_sms(sid, y, a, "STOP"), 200);
+    assert_int_equal(e2e_wait_sms(y, 1, 10000), 1); /* A's confirmation */
+    call_from(y, a);
+    call_from(y, b);
+    assert_int_equal(e2e_wait_sms(y, 2, 10000), 2);
+    /* compliance: z calls C (pending), then A */
+    call_from(z, c);
+    wait_held(tc, 1);
+    call_from(z, a);
+    assert_int_equal(e2e_wait_sms(z, 1, 10000), 1);
+    e2e_sleep_ms(QUIET_MS);
+
+    assert_int_equal(sms_from_to(a, x), 1);
+    assert_int_equal(sms_from_to(b, x), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM conversations WHERE caller_e164 = '%s' AND status = 'open'", x), 2);
+    assert_int_equal(e2e_sql_int("SELECT missed_calls FROM conversations WHERE tenant_id = '%s' AND caller_e164 = '%s'"
+                                 " AND status = 'open'",
+                                 ta, x),
+                     2);
+    assert_int_equal(sms_from_to(a, y), 1); /* the confirmation, no first reply */
+    assert_int_equal(sms_from_to(b, y), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM sms_opt_outs WHERE phone_e164 = '%s' AND opted_out", y), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM sms_opt_outs WHERE phone_e164 = '%s' AND tenant_id = '%s'", y,
+                                 ta),
+                     1);
+    assert_int_equal(sms_from_to(a, z), 1);
+    assert_int_equal(sms_from_to(c, z), 0);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE tenant_id = '%s' AND status = 'held'", tc), 1);
+    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE tenant_id IN ('%s', '%s') AND status = 'held'",
+                                 ta, tb),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_first_sms_gates_tenant_changes_reach_the_next_call),
         cmocka_unit_test(test_first_sms_gates_help_text_answers_help),
         cmocka_unit_test(test_first_sms_gates_keyword_replies_need_compliance),
+        cmocka_unit_test(test_first_sms_gates_rules_are_per_tenant),
     };
     return cmocka_run_group_tests_name("e2e_first_sms_gates", tests, setup, teardown);
 }
