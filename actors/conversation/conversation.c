@@ -11,7 +11,8 @@
  *   LOOKUP   for an intent of unknown outcome: ask Twilio whether it has
  *            the message (docs/decisions/ambiguous-sms.md);
  *   ADOPT    of the messages Twilio has with our body, the first that none
- *            of our other messages to the caller already names.
+ *            of our other messages to the caller already names, taken
+ *            under the caller's lock (one adoption at a time per caller).
  * The job acks the outbox exactly once, in job_finish(). */
 #include "actors/conversation/conversation.h"
 
@@ -1011,9 +1012,11 @@ static void on_lookup(struct job *j, const struct nmc_prov_http_result *r)
         /* An earlier reply to the same caller may have the same text (the
          * same first reply after the repeat window, the same STOP
          * confirmation): only a message none of ours names can be this one. */
-        struct nmc_db_stmt st = { "conv_adopt", NMC_CONV_SQL_ADOPT, 5,
-                                  { sids.data, statuses.data, j->tenant, j->caller, j->message_id } };
-        int rc = submit(j, J_ADOPT, &st, 1, 0);
+        struct nmc_db_stmt st[2] = {
+            { "conv_caller_lock", NMC_CONV_SQL_CALLER_LOCK, 2, { j->tenant, j->caller } },
+            { "conv_adopt", NMC_CONV_SQL_ADOPT, 5, { sids.data, statuses.data, j->tenant, j->caller, j->message_id } },
+        };
+        int rc = submit(j, J_ADOPT, st, 2, 1);
         nmc_buf_free(&sids);
         nmc_buf_free(&statuses);
         if (rc != 0)
@@ -1176,7 +1179,7 @@ static void job_db_result(struct conversation *cv, struct job *j, const struct n
         on_claimed(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
         break;
     case J_ADOPT:
-        on_adopt(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);
+        on_adopt(j, result_of(res, 1, 2));
         break;
     case J_COMPLIANCE:
         on_compliance_released(j, res->nresults > 0 ? res->results[res->nresults - 1] : NULL);

@@ -34,15 +34,26 @@
     "$1::uuid, $2, $3, $4, $5, $6::timestamptz, $7, $8, $9, $10::bigint, $11::int, $12::int, $13, $14, $15," \
     " $16::bigint, $17)"
 
+/* The lock nmc_conv_first_reply takes (migration 0044) on tenant $1 and
+ * caller $2, until the transaction ends: the first statement of an
+ * adoption, so that two adoptions for one caller take turns. */
+#define NMC_CONV_SQL_CALLER_LOCK "SELECT pg_advisory_xact_lock(hashtext($1::uuid::text), hashtext($2))"
+
 /* Of the messages Twilio lists with our body ($1 SIDs, $2 statuses, in
  * Twilio's order), the first that no other message of tenant $3 to $4
- * names: which Twilio message is our intent $5. A caller has few messages,
- * read through messages_recipient_idx (migration 0043). */
+ * names: which Twilio message is our intent $5. Written to the intent
+ * (provider_sid, nothing else: the mark that follows records the status)
+ * in the same statement, after NMC_CONV_SQL_CALLER_LOCK in the same
+ * transaction: a second intent with the same text to the same caller,
+ * adopting at the same time, waits for the lock and then reads the SID as
+ * taken (docs/decisions/ambiguous-sms.md). No row: none is ours. A caller
+ * has few messages, read through messages_recipient_idx (migration 0043). */
 #define NMC_CONV_SQL_ADOPT \
-    "SELECT s.sid, s.status FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(sid, status, i)" \
-    " WHERE NOT EXISTS (SELECT 1 FROM messages o WHERE o.tenant_id = $3::uuid AND o.to_e164 = $4" \
-    "   AND o.provider_sid = s.sid AND o.id <> $5::uuid)" \
-    " ORDER BY s.i LIMIT 1"
+    "WITH pick AS (SELECT s.sid, s.status FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(sid, status, i)" \
+    "  WHERE NOT EXISTS (SELECT 1 FROM messages o WHERE o.tenant_id = $3::uuid AND o.to_e164 = $4" \
+    "    AND o.provider_sid = s.sid AND o.id <> $5::uuid)" \
+    "  ORDER BY s.i LIMIT 1)" \
+    " UPDATE messages m SET provider_sid = p.sid FROM pick p WHERE m.id = $5::uuid RETURNING p.sid, p.status"
 
 #define NMC_CONV_SQL_INBOUND "SELECT nmc_conv_inbound($1::uuid, $2, $3, $4, $5)"
 

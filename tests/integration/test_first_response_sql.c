@@ -11,7 +11,8 @@
  * reason and nothing else does. Migration 0043: a repeat call is counted on
  * the open conversation once, however often it is delivered. Migration 0044:
  * two calls of one caller decided at the same time in two transactions get
- * one first reply. */
+ * one first reply, and two adoptions of Twilio's one message with their
+ * text take it once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -435,6 +436,71 @@ static void test_first_response_concurrent_calls_of_one_caller_reply_once(void *
     assert_int_equal(num(sql), 2);
 }
 
+/* Adoption (NMC_CONV_SQL_CALLER_LOCK, then NMC_CONV_SQL_ADOPT, in one
+ * transaction): two intents with the same text to one caller, both of
+ * unknown outcome, reconciled at the same time against Twilio's one message
+ * with that text. The first takes it; the second waits for the caller's
+ * lock and then finds it taken: no row, so it sends its own. Before, both
+ * adopted the same message and the second reply was never sent. */
+static void test_first_response_concurrent_adoptions_take_a_message_once(void **state)
+{
+    (void)state;
+    const char *caller = "+15557770097";
+    char sql[1024];
+    char *ids[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT message_id FROM nmc_conv_first_reply('%s', '%s', '%s', 'missed_call', 'CAadopt%d', now(),"
+                 " 'first:call:CAadopt%d', 'Sorry we missed you', 'pending', NULL, 1, 0, 'corr', 'cause', NULL, 0,"
+                 " NULL)",
+                 F.tenant, caller, BUSINESS, i, i);
+        ids[i] = pgtest_value(F.db, sql);
+        assert_non_null(ids[i]);
+    }
+    PGconn *c[2] = { pgtest_connect(F.url), pgtest_connect(F.url) };
+    for (int i = 0; i < 2; i++) {
+        pgtest_exec(c[i], "BEGIN");
+        const char *lock[2] = { F.tenant, caller };
+        assert_int_equal(PQsendQueryParams(c[i], NMC_CONV_SQL_CALLER_LOCK, 2, NULL, lock, NULL, NULL, 0), 1);
+        if (i == 0) {
+            PGresult *r;
+            while ((r = PQgetResult(c[0])) != NULL) {
+                assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+                PQclear(r);
+            }
+        }
+    }
+    /* the second waits for the first's lock */
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND wait_event_type = 'Lock'",
+             PQbackendPID(c[1]));
+    for (int i = 0; i < 500 && num(sql) == 0; i++)
+        pgtest_exec(F.db, "SELECT pg_sleep(0.01)");
+    assert_int_equal(num(sql), 1);
+    const char *a[5] = { "{SMadopted1}", "{queued}", F.tenant, caller, ids[0] };
+    PGresult *r = PQexecParams(c[0], NMC_CONV_SQL_ADOPT, 5, NULL, a, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    assert_string_equal(PQgetvalue(r, 0, 0), "SMadopted1");
+    PQclear(r);
+    pgtest_exec(c[0], "COMMIT");
+    while ((r = PQgetResult(c[1])) != NULL) {
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+    }
+    const char *b[5] = { "{SMadopted1}", "{queued}", F.tenant, caller, ids[1] };
+    r = PQexecParams(c[1], NMC_CONV_SQL_ADOPT, 5, NULL, b, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 0); /* taken: the second intent is sent */
+    PQclear(r);
+    pgtest_exec(c[1], "COMMIT");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM messages WHERE provider_sid = 'SMadopted1'");
+    assert_int_equal(num(sql), 1);
+    PQfinish(c[0]);
+    PQfinish(c[1]);
+    free(ids[0]);
+    free(ids[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_first_response_held_goes_with_a_reason),
         cmocka_unit_test(test_first_response_repeat_call_counted_once),
         cmocka_unit_test(test_first_response_concurrent_calls_of_one_caller_reply_once),
+        cmocka_unit_test(test_first_response_concurrent_adoptions_take_a_message_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
