@@ -29,7 +29,9 @@ static const char usage_text[] =
     "  --unsubscribed NUMBER    answer 21610 for this recipient (repeatable, or comma-separated)\n"
     "  --jwks FILE              serve FILE at GET /.well-known/jwks.json\n"
     "  --max-records N          messages kept for GET /_fakes/messages (default 100000)\n"
-    "  --seed N                 seed the fault-injection RNG\n";
+    "  --seed N                 seed the fault-injection RNG\n"
+    "The faults can be changed while it runs: PUT /_fakes/faults {\"fail_rate\":R, \"timeout_rate\":R,\n"
+    "\"timeout_after_accept\":true|false} (any of them); GET /_fakes/faults shows them.\n";
 
 static void usage_exit(const char *why)
 {
@@ -195,6 +197,91 @@ static void on_stats(struct nmc_http_req *req, void *ud)
                                (json_int_t)s->records_dropped));
 }
 
+static json_t *faults_json(const struct fakes *f)
+{
+    return json_pack("{s:f, s:f, s:b}", "fail_rate", f->o.fail_rate, "timeout_rate", f->o.timeout_rate,
+                     "timeout_after_accept", f->o.timeout_after_accept);
+}
+
+static void faults_error(struct nmc_http_req *req, const char *why)
+{
+    respond_json_obj(req, 400, json_pack("{s:s}", "error", why));
+}
+
+/* A rate field of a faults request: 1 and *out when present and valid,
+ * 0 when absent, -1 (answered 400) when bad. */
+static int faults_rate(struct nmc_http_req *req, json_t *doc, const char *key, double *out)
+{
+    json_t *v = json_object_get(doc, key);
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1) {
+        char why[96];
+        snprintf(why, sizeof why, "%s must be a number from 0 to 1", key);
+        faults_error(req, why);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 1;
+}
+
+/* GET /_fakes/faults: the fault injection now. PUT changes it on the
+ * running emulator (what --fail-rate, --timeout-rate and
+ * --timeout-after-accept set at start): a JSON object with any of
+ * fail_rate, timeout_rate (0..1, together at most 1) and
+ * timeout_after_accept (boolean); anything else is a 400 that changes
+ * nothing. */
+static void on_faults_get(struct nmc_http_req *req, void *ud)
+{
+    respond_json_obj(req, 200, faults_json(ud));
+}
+
+static void on_faults_put(struct nmc_http_req *req, void *ud)
+{
+    struct fakes *f = ud;
+    json_t *doc = json_loadb(req->body != NULL ? req->body : "", req->body_len, 0, NULL);
+    double fail = f->o.fail_rate, timeout = f->o.timeout_rate;
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        faults_error(req, "the body must be a JSON object");
+        return;
+    }
+    json_object_foreach(doc, key, v) {
+        if (strcmp(key, "fail_rate") != 0 && strcmp(key, "timeout_rate") != 0 &&
+            strcmp(key, "timeout_after_accept") != 0) {
+            char why[128];
+            snprintf(why, sizeof why, "unknown field '%.64s'", key);
+            json_decref(doc);
+            faults_error(req, why);
+            return;
+        }
+    }
+    v = json_object_get(doc, "timeout_after_accept");
+    if (faults_rate(req, doc, "fail_rate", &fail) < 0 || faults_rate(req, doc, "timeout_rate", &timeout) < 0) {
+        json_decref(doc);
+        return;
+    }
+    if (v != NULL && !json_is_boolean(v)) {
+        json_decref(doc);
+        faults_error(req, "timeout_after_accept must be true or false");
+        return;
+    }
+    if (fail + timeout > 1.0) {
+        json_decref(doc);
+        faults_error(req, "fail_rate plus timeout_rate exceeds 1");
+        return;
+    }
+    f->o.fail_rate = fail;
+    f->o.timeout_rate = timeout;
+    if (v != NULL)
+        f->o.timeout_after_accept = json_is_true(v);
+    json_decref(doc);
+    respond_json_obj(req, 200, faults_json(f));
+}
+
 static void on_jwks(struct nmc_http_req *req, void *ud)
 {
     struct fakes *f = ud;
@@ -233,6 +320,8 @@ static int add_routes(struct fakes *f)
     rc |= nmc_http_server_route(f->server, "GET", "/_fakes/messages", on_messages_list, f);
     rc |= nmc_http_server_route(f->server, "DELETE", "/_fakes/messages", on_messages_clear, f);
     rc |= nmc_http_server_route(f->server, "GET", "/_fakes/stats", on_stats, f);
+    rc |= nmc_http_server_route(f->server, "GET", "/_fakes/faults", on_faults_get, f);
+    rc |= nmc_http_server_route(f->server, "PUT", "/_fakes/faults", on_faults_put, f);
     if (f->jwks != NULL)
         rc |= nmc_http_server_route(f->server, "GET", "/.well-known/jwks.json", on_jwks, f);
     return rc ? NMC_EINVAL : 0;

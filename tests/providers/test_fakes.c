@@ -352,6 +352,53 @@ static void test_fakes_messages_filter_clear_and_stats(void **state)
     nmc_prov_twilio_destroy(t);
 }
 
+/* PUT /_fakes/faults changes the fault injection of a running emulator;
+ * each bad request gets a 400 with a JSON error and changes nothing. */
+static void test_fakes_faults_changed_while_running(void **state)
+{
+    struct fx *f = *state;
+    struct nmc_prov_twilio *t;
+    struct nmc_prov_twilio_sms_result *r;
+    char out[4096], before[4096];
+
+    start_fakes(f, NULL);
+    t = client(f, 300);
+    assert_int_equal(send_one(f, t, "+15551230101", NULL)->http_status, 201);
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "PUT", "/_fakes/faults", "{\"fail_rate\":1}", out, sizeof(out)),
+                     200);
+    assert_non_null(strstr(out, "\"fail_rate\":1"));
+    assert_int_equal(send_one(f, t, "+15551230102", NULL)->http_status, 500);
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "PUT", "/_fakes/faults",
+                                            "{\"fail_rate\":0,\"timeout_rate\":1,\"timeout_after_accept\":true}", out,
+                                            sizeof(out)),
+                     200);
+    r = send_one(f, t, "+15551230103", NULL);
+    assert_int_equal(r->err, NMC_ETIMEDOUT);
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "GET", "/_fakes/messages?to=%2B15551230103", NULL, out,
+                                            sizeof(out)),
+                     200);
+    assert_non_null(strstr(out, "\"count\":1")); /* created, the answer lost */
+
+    static const char *const bad[] = {
+        "not json", "[]", "{\"fail_rate\":2}", "{\"fail_rate\":-0.1}", "{\"timeout_rate\":\"half\"}",
+        "{\"fail_rate\":0.6,\"timeout_rate\":0.6}", "{\"latency_ms\":5}", "{\"timeout_after_accept\":1}",
+    };
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "GET", "/_fakes/faults", NULL, before, sizeof(before)), 200);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(nmc_fakes_proc_request(&f->fakes, "PUT", "/_fakes/faults", bad[i], out, sizeof(out)), 400);
+        json_t *j = json_loads(out, 0, NULL);
+        assert_true(json_is_string(json_object_get(j, "error")));
+        json_decref(j);
+        assert_int_equal(nmc_fakes_proc_request(&f->fakes, "GET", "/_fakes/faults", NULL, out, sizeof(out)), 200);
+        assert_string_equal(out, before);
+    }
+    assert_int_equal(nmc_fakes_proc_request(&f->fakes, "PUT", "/_fakes/faults", "{\"timeout_rate\":0}", out,
+                                            sizeof(out)),
+                     200);
+    assert_int_equal(send_one(f, t, "+15551230104", NULL)->http_status, 201);
+    nmc_prov_twilio_destroy(t);
+}
+
 static void test_fakes_jwks_served_from_file(void **state)
 {
     struct fx *f = *state;
@@ -420,6 +467,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fakes_timeout_rate_never_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_latency_delays_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_messages_filter_clear_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fakes_faults_changed_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_jwks_served_from_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fakes_jwks_absent_without_flag, setup, teardown),
         cmocka_unit_test(test_fakes_command_line_errors_exit_2),
