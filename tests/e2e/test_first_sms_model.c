@@ -837,16 +837,17 @@ static void check(void)
     }
     *o = '\0';
     free(tj);
-    char *q4 = malloc(strlen(lit) + 1024);
+    size_t q4len = strlen(lit) + 1024;
+    char *q4 = malloc(q4len);
     assert_non_null(q4);
-    sprintf(q4,
-            "SELECT coalesce(string_agg(t.to_e164 || ' ' || t.n || '>' || coalesce(m.s, 0), '|'), '') FROM ("
-            " SELECT x->>'to' AS to_e164, x->>'body' AS body, count(*) AS n"
-            " FROM jsonb_array_elements('%s'::jsonb) x GROUP BY 1, 2) t"
-            " LEFT JOIN (SELECT to_e164, body, count(*) AS s FROM messages WHERE tenant_id = '%s'"
-            "  AND direction = 'outbound' AND provider_sid IS NOT NULL GROUP BY 1, 2) m USING (to_e164, body)"
-            " WHERE t.n > coalesce(m.s, 0)",
-            lit, R.tenant);
+    snprintf(q4, q4len,
+             "SELECT coalesce(string_agg(t.to_e164 || ' ' || t.n || '>' || coalesce(m.s, 0), '|'), '') FROM ("
+             " SELECT x->>'to' AS to_e164, x->>'body' AS body, count(*) AS n"
+             " FROM jsonb_array_elements('%s'::jsonb) x GROUP BY 1, 2) t"
+             " LEFT JOIN (SELECT to_e164, body, count(*) AS s FROM messages WHERE tenant_id = '%s'"
+             "  AND direction = 'outbound' AND provider_sid IS NOT NULL GROUP BY 1, 2) m USING (to_e164, body)"
+             " WHERE t.n > coalesce(m.s, 0)",
+             lit, R.tenant);
     free(lit);
     sql_text(got, BIG, q4);
     free(q4);
