@@ -438,13 +438,10 @@ static int run_statements(struct run *r, const char *path, const char *sql)
         return NMC_EDB;
     }
     if (bad[0] != '\0') {
-        size_t k = r->err != NULL ? strlen(r->err) : 0;
-        if (rc == 0 && r->err != NULL)
-            k = (size_t)snprintf(r->err, r->errlen, "%s:", path);
-        if (r->err != NULL && k < r->errlen)
-            snprintf(r->err + k, r->errlen - k,
-                     " invalid index(es) left: %s (an index build failed or was cancelled); drop them with"
-                     " DROP INDEX CONCURRENTLY and run again", bad);
+        char before[512]; /* the failed statement's error, or the file */
+        snprintf(before, sizeof before, "%s", rc != 0 && r->err != NULL ? r->err : path);
+        fail(r, "%s%s invalid index(es) left: %s (an index build failed or was cancelled); drop them with"
+                " DROP INDEX CONCURRENTLY and run again", before, rc != 0 ? ";" : ":", bad);
         rc = NMC_EDB;
     }
     return rc;

@@ -70,7 +70,7 @@ struct job {
     char date_sent_after[16];
     int64_t msg_age_ms;
     char msg_kind[24];
-    int compliance_ok, opted_out;
+    int opted_out;
     char compliance[16];       /* the tenant's compliance status, as loaded */
     int permanent;             /* ack with NMC_OUTBOX_PERMANENT */
     int marking_sent;          /* the J_MARK in flight is NMC_CONV_SQL_MARK_SENT */
@@ -646,12 +646,13 @@ static void resume(struct job *j)
     const char *s = j->msg_status;
     if (strcmp(s, "retry") == 0) {
         int confirm = strcmp(j->msg_kind, "opt_out_confirm") == 0 || strcmp(j->msg_kind, "help") == 0;
+        int approved = strcmp(j->compliance, "approved") == 0;
         if (j->cv->paused) { /* paused again since the release */
             hold(j, "pause");
-        } else if (strcmp(j->msg_kind, "first_reply") == 0 && !j->compliance_ok) {
+        } else if (strcmp(j->msg_kind, "first_reply") == 0 && !approved) {
             count(M.blocked, "compliance"); /* revoked since the release: the next approval sends it */
             hold(j, "compliance");
-        } else if (!j->compliance_ok) {
+        } else if (!approved) {
             /* a keyword reply held for the pause, the tenant's approval
              * revoked since: not sent (docs/decisions/keyword-replies-compliance.md) */
             char why[64];
@@ -689,7 +690,6 @@ static void on_loaded(struct job *j, const PGresult *r)
     copy_col(j->date_sent_after, sizeof j->date_sent_after, r, 12);
     copy_col(j->msg_kind, sizeof j->msg_kind, r, 9);
     const char *comp = col(r, 1), *opted = col(r, 14);
-    j->compliance_ok = comp != NULL && strcmp(comp, "approved") == 0;
     nmc_strlcpy(j->compliance, comp != NULL ? comp : "unknown", sizeof j->compliance);
     j->opted_out = opted != NULL && strcmp(opted, "t") == 0;
     const char *age = col(r, 10);

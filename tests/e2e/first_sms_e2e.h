@@ -211,27 +211,34 @@ static inline void e2e_caller(char out[20])
 
 /* ---- nmc-fakes ---- */
 
-/* Messages nmc-fakes accepted for to (-1 if it does not answer); the body of
- * the newest into last_body when given. */
-static inline int e2e_sms_count_body(const char *to, char *last_body, size_t lblen)
+/* The messages nmc-fakes accepted for to, as its JSON array (the caller
+ * decrefs the document *doc), or NULL when it does not answer. */
+static inline json_t *e2e_sms_list(const char *to, json_t **doc)
 {
     char target[128], *resp = malloc(E2E_RESP_MAX);
     assert_non_null(resp);
     char *e = nmc_url_encode(to);
     snprintf(target, sizeof target, "/_fakes/messages?to=%s", e);
     free(e);
-    int n = -1;
-    if (e2e_http(E.fakes.port, "GET", target, NULL, NULL, NULL, resp, E2E_RESP_MAX) == 200) {
-        json_t *j = json_loads(resp, 0, NULL);
-        json_t *msgs = json_object_get(j, "messages");
-        assert_true(json_is_array(msgs));
-        n = (int)json_array_size(msgs);
-        if (last_body != NULL && n > 0)
-            snprintf(last_body, lblen, "%s",
-                     json_string_value(json_object_get(json_array_get(msgs, (size_t)n - 1), "body")));
-        json_decref(j);
-    }
+    *doc = NULL;
+    if (e2e_http(E.fakes.port, "GET", target, NULL, NULL, NULL, resp, E2E_RESP_MAX) == 200)
+        *doc = json_loads(resp, 0, NULL);
     free(resp);
+    json_t *msgs = json_object_get(*doc, "messages");
+    if (*doc != NULL)
+        assert_true(json_is_array(msgs));
+    return msgs;
+}
+
+/* Messages nmc-fakes accepted for to (-1 if it does not answer); the body of
+ * the newest into last_body when given. */
+static inline int e2e_sms_count_body(const char *to, char *last_body, size_t lblen)
+{
+    json_t *doc, *msgs = e2e_sms_list(to, &doc);
+    int n = msgs != NULL ? (int)json_array_size(msgs) : -1;
+    if (last_body != NULL && n > 0)
+        snprintf(last_body, lblen, "%s", json_string_value(json_object_get(json_array_get(msgs, (size_t)n - 1), "body")));
+    json_decref(doc);
     return n;
 }
 

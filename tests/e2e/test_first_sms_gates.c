@@ -646,21 +646,15 @@ static void test_first_sms_gates_keyword_replies_need_compliance(void **state)
 /* Messages nmc-fakes accepted from `from` to `to`. */
 static int sms_from_to(const char *from, const char *to)
 {
-    char target[128], *resp = malloc(E2E_RESP_MAX);
-    assert_non_null(resp);
-    char *e = nmc_url_encode(to);
-    snprintf(target, sizeof target, "/_fakes/messages?to=%s", e);
-    free(e);
-    assert_int_equal(e2e_http(E.fakes.port, "GET", target, NULL, NULL, NULL, resp, E2E_RESP_MAX), 200);
-    json_t *j = json_loads(resp, 0, NULL), *m;
-    free(resp);
+    json_t *doc, *msgs = e2e_sms_list(to, &doc), *m;
+    assert_non_null(msgs);
     size_t i;
     int n = 0;
-    json_array_foreach(json_object_get(j, "messages"), i, m) {
+    json_array_foreach(msgs, i, m) {
         const char *f = json_string_value(json_object_get(m, "from"));
         n += f != NULL && strcmp(f, from) == 0;
     }
-    json_decref(j);
+    json_decref(doc);
     return n;
 }
 
