@@ -259,7 +259,7 @@ static void start_due_calls(void)
         c->len = 0;
         S.busy++;
         B.calls[i].sent_ns = now_ns();
-        if (n <= 0 || write(c->fd, req, (size_t)n) != n)
+        if (n <= 0 || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n)
             conn_drop(c);
     }
 }
@@ -420,7 +420,7 @@ static void serve_requests(struct econn *c)
                           (unsigned)getpid(), ++seq); /* unique across runs on one database */
         int n = snprintf(resp, sizeof resp, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
                          "Content-Length: %d\r\n\r\n%s", jl, json);
-        if (write(c->fd, resp, (size_t)n) != n)
+        if (send(c->fd, resp, (size_t)n, MSG_NOSIGNAL) != n)
             return;
         memmove(c->buf, c->buf + total, c->len - total);
         c->len -= total;

@@ -39,6 +39,17 @@ enum nmc_telephony_class {
 enum nmc_telephony_class nmc_telephony_classify(const char *call_status, const char *duration, int treat_short,
                                                 int short_max);
 
+/* The order of a batch's statements of their own (every webhook not in the
+ * set-based statement of missed calls), so that two transactions take the
+ * rows they share in one order: the status callbacks by our message id (mid,
+ * their ?mid=; NULL for any other webhook, which sorts first), then each by
+ * its event key (webhook_events.event_id). Two batches holding callbacks of
+ * the same two messages in opposite orders otherwise update the messages in
+ * opposite orders and deadlock, as can a batch against the conversation's
+ * mark statement, which locks the messages by id (NMC_CONV_SQL_MARK_SENT).
+ * strcmp-like: < 0, 0 or > 0. */
+int nmc_telephony_stmt_order(const char *mid_a, const char *key_a, const char *mid_b, const char *key_b);
+
 /* The empty TwiML document every webhook answers with. */
 extern const char nmc_telephony_twiml_empty[];
 

@@ -85,7 +85,18 @@
  * ON CONFLICT skips the repeat; "whi" and "mci" name the position each
  * stored row belongs to). Per webhook it took 0.46 ms of execution where
  * a statement of its own took 0.61 ms (pg_stat_statements at 1,500 calls/s,
- * bench/README.md). */
+ * bench/README.md).
+ * Lock order. Two such statements in flight at once (two connections of one
+ * instance, or two instances) may hold webhooks of the same callers or the
+ * same webhooks (Twilio's retries) in opposite orders. Each takes its locks in
+ * three phases, and in one order within each phase, whatever the order the
+ * webhooks came in: the webhook keys by key, the missed calls by (tenant,
+ * CallSid), and the callers' locks of nmc_conv_first_reply (migration 0044)
+ * by the two hashes the lock is named by, then position, so that two calls
+ * of one caller are decided in the order they came. Before, the callers were
+ * decided in the join's order and two batches could deadlock: PostgreSQL
+ * aborted one after deadlock_timeout (1 s) and the actor retried it one
+ * webhook per transaction. */
 /* The first statement of a transaction with
  * NMC_TELEPHONY_SQL_VOICE_FIRST_REPLY_MANY: its generic plan (every table
  * reached by key; the other statements of such a transaction are
@@ -101,12 +112,13 @@
     "   WITH ORDINALITY AS r(key, tenant, payload, sid, caller, business, call_status, duration, corr, dedupe, body," \
     "   fstatus, repeat_min, tver, i))," \
     " wh AS (INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
-    "  SELECT 'twilio', r.key, r.tenant, r.payload::jsonb FROM req r ORDER BY r.i" \
+    "  SELECT 'twilio', r.key, r.tenant, r.payload::jsonb FROM req r ORDER BY r.key, r.i" \
     "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, received_at)," \
     " whi AS (SELECT DISTINCT ON (wh.event_id) r.*, wh.received_at FROM wh JOIN req r ON r.key = wh.event_id" \
     "  ORDER BY wh.event_id, r.i)," \
     " mc AS (INSERT INTO missed_calls (tenant_id, call_sid, from_e164, to_e164, call_status, duration_s, detected_at)" \
-    "  SELECT w.tenant, w.sid, w.caller, w.business, w.call_status, w.duration, w.received_at FROM whi w ORDER BY w.i" \
+    "  SELECT w.tenant, w.sid, w.caller, w.business, w.call_status, w.duration, w.received_at FROM whi w" \
+    "  ORDER BY w.tenant, w.sid, w.i" \
     "  ON CONFLICT (tenant_id, call_sid) DO NOTHING RETURNING id, tenant_id, call_sid, detected_at)," \
     " mci AS (SELECT DISTINCT ON (mc.id) w.*, mc.id AS mc_id, mc.detected_at FROM mc" \
     "  JOIN whi w ON w.tenant = mc.tenant_id AND w.sid = mc.call_sid ORDER BY mc.id, w.i)," \
@@ -119,7 +131,8 @@
     "  FROM mci m ORDER BY m.i RETURNING id, event_id, payload, created_at)," \
     " evi AS (SELECT m.*, ev.id AS ev_id, ev.event_id AS ev_event_id, ev.payload AS ev_payload," \
     "  ev.created_at AS ev_created FROM ev JOIN mci m ON m.mc_id = (ev.payload->>'missed_call_id')::bigint)," \
-    " fr AS (SELECT e.i, f.* FROM evi e CROSS JOIN LATERAL nmc_conv_first_reply(e.tenant, e.caller, e.business," \
+    " fr AS (SELECT e.i, f.* FROM (SELECT * FROM evi ORDER BY hashtext(evi.tenant::text), hashtext(evi.caller), evi.i" \
+    "  OFFSET 0) e CROSS JOIN LATERAL nmc_conv_first_reply(e.tenant, e.caller, e.business," \
     "  'missed_call', e.sid, e.detected_at, e.dedupe, e.body, e.fstatus, e.ev_id, 1, e.repeat_min, e.corr," \
     "  e.ev_event_id::text, $10, $11::bigint, e.tver) f)," \
     " frn AS (SELECT count(*) AS n FROM fr)" /* every reply is recorded, whatever the join below reads */ \

@@ -1,5 +1,6 @@
 /* Telephony's pure parts: the missed-call classification table (E.164 is
- * nmc_is_e164, tested in tests/runtime/test_common.c). */
+ * nmc_is_e164, tested in tests/runtime/test_common.c) and the order of a
+ * batch's statements. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,10 +54,26 @@ static void test_telephony_classify_table(void **state)
     }
 }
 
+/* Status callbacks by message id whatever their keys, so that two batches
+ * update the messages they share in one order; other webhooks (no message
+ * id) first, by key; one message's callbacks by key. */
+static void test_telephony_stmt_order(void **state)
+{
+    (void)state;
+    const char *m1 = "0190a000-0000-7000-8000-000000000001", *m2 = "0190a000-0000-7000-8000-000000000002";
+    assert_true(nmc_telephony_stmt_order(m1, "SMb:delivered", m2, "SMa:sent") < 0);
+    assert_true(nmc_telephony_stmt_order(m2, "SMa:sent", m1, "SMb:delivered") > 0);
+    assert_true(nmc_telephony_stmt_order(m1, "SMa:sent", m1, "SMa:delivered") > 0);
+    assert_int_equal(nmc_telephony_stmt_order(m1, "SMa:sent", m1, "SMa:sent"), 0);
+    assert_true(nmc_telephony_stmt_order(NULL, "zz", m1, "aa") < 0);
+    assert_true(nmc_telephony_stmt_order(NULL, "CA2:no-answer", NULL, "CA1:no-answer") > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_telephony_classify_table),
+        cmocka_unit_test(test_telephony_stmt_order),
     };
     return cmocka_run_group_tests_name("telephony", tests, NULL, NULL);
 }

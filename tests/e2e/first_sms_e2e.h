@@ -101,7 +101,8 @@ static inline int e2e_http(int port, const char *method, const char *target, con
                               ctype ? "Content-Type: " : "", ctype ? ctype : "", ctype ? "\r\n" : "",
                               body ? strlen(body) : 0);
     assert_true(n < sizeof head);
-    if (write(fd, head, n) != (ssize_t)n || (body != NULL && write(fd, body, strlen(body)) != (ssize_t)strlen(body)))
+    if (send(fd, head, n, MSG_NOSIGNAL) != (ssize_t)n ||
+        (body != NULL && send(fd, body, strlen(body), MSG_NOSIGNAL) != (ssize_t)strlen(body)))
         goto out;
     char *buf = malloc(E2E_RESP_MAX);
     assert_non_null(buf);

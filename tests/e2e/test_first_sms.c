@@ -61,7 +61,7 @@ static int http_call(int port, const char *method, const char *target, const cha
                       body);
     else
         n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
-    assert_int_equal(write(fd, req, (size_t)n), n);
+    assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
     size_t got = 0;
     ssize_t r;
     while (got + 1 < resplen && (r = read(fd, resp + got, resplen - 1 - got)) > 0)

@@ -81,7 +81,7 @@ static void call_start(struct call *c)
 static void call_io(struct call *c, short revents)
 {
     if (revents & POLLOUT && c->sent < c->len) {
-        ssize_t w = write(c->fd, c->req + c->sent, c->len - c->sent);
+        ssize_t w = send(c->fd, c->req + c->sent, c->len - c->sent, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN) {
             call_finish(c);
             return;

@@ -162,7 +162,7 @@ static int connect_to(int port)
 static int send_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w <= 0)
             return -1;
         p += w;

@@ -150,7 +150,7 @@ static int get_ok(int port, const char *path)
     if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
         char req[128], buf[256];
         int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-        if (n > 0 && write(fd, req, (size_t)n) == (ssize_t)n) {
+        if (n > 0 && send(fd, req, (size_t)n, MSG_NOSIGNAL) == (ssize_t)n) {
             ssize_t r = read(fd, buf, sizeof(buf) - 1);
             ok = r > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
         }
