@@ -2,6 +2,8 @@
  *
  *   nmc serve [--role web|worker|all]   run the server (one libuv loop)
  *   nmc migrate up | down N | down all | status
+ *   nmc outbox dead-letters [--event NAME] [--limit N]
+ *   nmc outbox requeue ID... | --all [--event NAME]
  *   nmc --version | --help
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage or configuration. */
@@ -13,6 +15,7 @@
 
 #include "actors/app.h"
 #include "actors/infra/infra.h"
+#include "actors/outbox/dead_letters.h"
 #include "actors/outbox/outbox.h"
 #include "db/migrate.h"
 #include "runtime/clock.h"
@@ -41,6 +44,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: nmc serve [--role web|worker|all]\n"
             "       nmc migrate up | down N | down all | status\n"
+            "       nmc outbox dead-letters [--event NAME] [--limit N]\n"
+            "       nmc outbox requeue ID... | --all [--event NAME]\n"
             "       nmc --version | --help\n");
 }
 
@@ -106,6 +111,98 @@ static int cmd_migrate(int argc, char **argv)
         fprintf(stderr, "nmc migrate: %s\n", err);
         return rc == NMC_EINVAL ? EXIT_USAGE : 1;
     }
+    return 0;
+}
+
+/* An event name as the catalog spells them ([A-Z][A-Za-z]+, at most 64). */
+static int event_name_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 2 || n > 64 || v[0] < 'A' || v[0] > 'Z')
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!((v[i] >= 'A' && v[i] <= 'Z') || (v[i] >= 'a' && v[i] <= 'z')))
+            return 0;
+    return 1;
+}
+
+static int outbox_usage(const char *why, const char *arg)
+{
+    fprintf(stderr, "nmc outbox: %s%s%s%s\n", why, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
+/* nmc outbox dead-letters | requeue: see actors/outbox/dead_letters.h. */
+static int cmd_outbox(int argc, char **argv)
+{
+    if (argc < 1)
+        return outbox_usage("expected 'dead-letters' or 'requeue'", NULL);
+    int list = strcmp(argv[0], "dead-letters") == 0, requeue = strcmp(argv[0], "requeue") == 0;
+    if (!list && !requeue)
+        return outbox_usage("unknown subcommand", argv[0]);
+    const char *event = NULL;
+    int64_t limit = 100;
+    int all = 0, rc;
+    int64_t *ids = calloc((size_t)argc, sizeof *ids);
+    size_t nids = 0;
+    if (ids == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--event") == 0 || strcmp(a, "--limit") == 0) {
+            if (i + 1 >= argc) {
+                free(ids);
+                return outbox_usage("missing value after", a);
+            }
+            const char *v = argv[++i];
+            if (a[2] == 'e' && !event_name_ok(v)) {
+                free(ids);
+                return outbox_usage("--event: not an event name ([A-Z][A-Za-z]+)", v);
+            }
+            if (a[2] == 'l' && (!list || nmc_parse_i64(v, 1, NMC_DEAD_LETTERS_LIMIT_MAX, &limit) != 0)) {
+                free(ids);
+                return outbox_usage(list ? "--limit: expected 1..10000, got" : "--limit is for dead-letters", v);
+            }
+            if (a[2] == 'e')
+                event = v;
+        } else if (requeue && strcmp(a, "--all") == 0) {
+            all = 1;
+        } else if (requeue && nmc_parse_i64(a, 1, INT64_MAX, &ids[nids]) == 0) {
+            nids++;
+        } else {
+            free(ids);
+            return outbox_usage(requeue ? "expected a dead letter's id (a positive integer), --all or --event, got"
+                                        : "unknown argument",
+                                a);
+        }
+    }
+    if (requeue && (all ? nids > 0 : nids == 0)) {
+        free(ids);
+        return outbox_usage(all ? "give ids or --all, not both" : "give the ids to requeue, or --all", NULL);
+    }
+    if (requeue && event != NULL && !all) {
+        free(ids);
+        return outbox_usage("--event goes with --all", NULL);
+    }
+    struct nmc_config cfg;
+    if ((rc = load_config(&cfg)) != 0) {
+        free(ids);
+        return rc;
+    }
+    char err[1024] = "";
+    size_t n = 0;
+    if (list)
+        rc = nmc_dead_letters_list(cfg.database_url, event, (int)limit, stdout, &n, err, sizeof err);
+    else
+        rc = nmc_dead_letters_requeue(cfg.database_url, ids, nids, event, stdout, &n, err, sizeof err);
+    nmc_config_free(&cfg);
+    free(ids);
+    if (rc != 0) {
+        fprintf(stderr, "nmc outbox %s: %s\n", argv[0], err);
+        return rc == NMC_EINVAL || rc == NMC_ENOTFOUND ? EXIT_USAGE : 1;
+    }
+    fprintf(stderr, "nmc outbox %s: %zu %s\n", argv[0], n, list ? "dead letter(s)" : "requeued");
     return 0;
 }
 
@@ -323,6 +420,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "migrate") == 0)
         return cmd_migrate(argc - 2, argv + 2);
+    if (strcmp(argv[1], "outbox") == 0)
+        return cmd_outbox(argc - 2, argv + 2);
     if (strcmp(argv[1], "serve") == 0) {
         static struct server s;
         enum nmc_role role;

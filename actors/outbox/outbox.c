@@ -19,7 +19,7 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 
-#define NOTIFY_CHANNEL "nmc_outbox"
+#define NOTIFY_CHANNEL NMC_OUTBOX_NOTIFY_CHANNEL
 #define NOTIFY_MIN_INTERVAL_MS 20
 #define ACK_TIMEOUT_MS (5 * 60 * 1000)
 #define FINAL_MAX 500 /* events per finalise statement */

@@ -68,4 +68,28 @@
 
 #define NMC_OUTBOX_SQL_NOTIFY "SELECT pg_notify($1, '')"
 
+/* Dead letters (dead_letters.h). $1 event name or NULL, $2 limit. One JSON
+ * object per row, oldest failure first. */
+#define NMC_OUTBOX_SQL_DEAD_LIST \
+    "SELECT json_build_object('id', id, 'event_id', event_id, 'event_name', event_name," \
+    "  'schema_version', schema_version, 'tenant_id', tenant_id, 'correlation_id', correlation_id," \
+    "  'causation_id', causation_id, 'attempts', attempts, 'created_at', nmc_utc_text(created_at)," \
+    "  'failed_at', nmc_utc_text(failed_at), 'last_error', last_error, 'payload', payload)::text" \
+    " FROM outbox_events_errors WHERE ($1::text IS NULL OR event_name = $1::text)" \
+    " ORDER BY failed_at, id LIMIT $2::int"
+
+/* $1 ids (NULL: every one), $2 event name or NULL. Back as written, due
+ * now, attempts reset; last_error keeps why it was dead-lettered until a
+ * delivery settles it. Returns the ids moved. */
+#define NMC_OUTBOX_SQL_DEAD_REQUEUE \
+    "WITH d AS (DELETE FROM outbox_events_errors e" \
+    "  WHERE ($1::bigint[] IS NULL OR e.id = ANY($1::bigint[])) AND ($2::text IS NULL OR e.event_name = $2::text)" \
+    "  RETURNING e.*)" \
+    " INSERT INTO outbox_events (id, event_id, event_name, schema_version, payload, tenant_id, correlation_id," \
+    "  causation_id, created_at, available_at, attempts, last_error) OVERRIDING SYSTEM VALUE" \
+    " SELECT id, event_id, event_name, schema_version, payload, tenant_id, correlation_id, causation_id, created_at," \
+    "  now(), 0, last_error FROM d ORDER BY id RETURNING id"
+
+#define NMC_OUTBOX_NOTIFY_CHANNEL "nmc_outbox"
+
 #endif
