@@ -91,7 +91,8 @@
  * same webhooks (Twilio's retries) in opposite orders. Each takes its locks in
  * three phases, and in one order within each phase, whatever the order the
  * webhooks came in: the webhook keys by key, the missed calls by (tenant,
- * CallSid), and the callers' locks of nmc_conv_first_reply (migration 0044)
+ * CallSid) (bytewise: COLLATE "C", one order whatever the database's
+ * collation, and the cheapest), and the callers' locks of nmc_conv_first_reply (migration 0044)
  * by the two hashes the lock is named by, then position, so that two calls
  * of one caller are decided in the order they came. Before, the callers were
  * decided in the join's order and two batches could deadlock: PostgreSQL
@@ -112,13 +113,13 @@
     "   WITH ORDINALITY AS r(key, tenant, payload, sid, caller, business, call_status, duration, corr, dedupe, body," \
     "   fstatus, repeat_min, tver, i))," \
     " wh AS (INSERT INTO webhook_events (provider, event_id, tenant_id, payload)" \
-    "  SELECT 'twilio', r.key, r.tenant, r.payload::jsonb FROM req r ORDER BY r.key, r.i" \
+    "  SELECT 'twilio', r.key, r.tenant, r.payload::jsonb FROM req r ORDER BY r.key COLLATE \"C\", r.i" \
     "  ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id, received_at)," \
     " whi AS (SELECT DISTINCT ON (wh.event_id) r.*, wh.received_at FROM wh JOIN req r ON r.key = wh.event_id" \
     "  ORDER BY wh.event_id, r.i)," \
     " mc AS (INSERT INTO missed_calls (tenant_id, call_sid, from_e164, to_e164, call_status, duration_s, detected_at)" \
     "  SELECT w.tenant, w.sid, w.caller, w.business, w.call_status, w.duration, w.received_at FROM whi w" \
-    "  ORDER BY w.tenant, w.sid, w.i" \
+    "  ORDER BY w.tenant, w.sid COLLATE \"C\", w.i" \
     "  ON CONFLICT (tenant_id, call_sid) DO NOTHING RETURNING id, tenant_id, call_sid, detected_at)," \
     " mci AS (SELECT DISTINCT ON (mc.id) w.*, mc.id AS mc_id, mc.detected_at FROM mc" \
     "  JOIN whi w ON w.tenant = mc.tenant_id AND w.sid = mc.call_sid ORDER BY mc.id, w.i)," \
