@@ -15,7 +15,8 @@
  *     with error codes (21610 included);
  *   - the SMS kill switch flipped through the admin API, the tenant's
  *     compliance status moved between pending and approved, and the tenant
- *     renamed with new templates;
+ *     renamed with new templates and its business hours set to open all
+ *     week or closed all week (the in-hours or the after-hours first reply);
  *   - Twilio turning flaky and well again (500s and timeouts, some after
  *     the message was created: nmc-fakes' faults changed while it runs);
  *   - time passing for a caller beyond the repeat window (its first replies
@@ -24,8 +25,8 @@
  * dispatched, no send pending), the model and the system must agree on:
  * every message each caller has (kind and state: sent, held for the pause,
  * held for compliance, dropped as opted out or for compliance), what nmc-fakes received (each
- * of our messages at most once, written with the tenant's name and
- * templates as they were when the message was), who is opted out, the open
+ * of our messages at most once, written with the tenant's name, templates
+ * and business hours as they were when the message was), who is opted out, the open
  * conversations and their missed-call counts, and the status and error code
  * of every message a callback named. A mismatch prints the seed, the step
  * and the steps before it.
@@ -61,7 +62,8 @@ struct caller {
     int in_window;       /* the last first reply is inside the repeat window */
     int missed_calls;    /* on the open conversation */
     enum kind kinds[MAX_MSGS];
-    int versions[MAX_MSGS]; /* the tenant's version (name and templates) the message was written with */
+    int versions[MAX_MSGS]; /* the tenant's version (name and templates) the message was written with, times
+                               two, plus one for a first reply written after hours */
     enum mstate states[MAX_MSGS];
     int nmsgs;
 };
@@ -94,6 +96,7 @@ static struct {
     size_t nkeys;
     int calls, texts;
     int tver; /* the tenant is "Model Plumbing <tver>", its templates name it too */
+    int closed; /* its business hours: closed all week (after-hours first replies), else open all week */
     int holds[2]; /* messages put on hold, for compliance and for the pause */
     int faulty, fault_periods; /* Twilio (nmc-fakes) answers 500 or not at all to some sends */
     int fault_steps;           /* steps left before Twilio is well again */
@@ -236,7 +239,7 @@ static void add_msg(struct caller *c, enum kind k, enum mstate s)
     count_hold(s);
     assert_true(c->nmsgs < MAX_MSGS);
     c->kinds[c->nmsgs] = k;
-    c->versions[c->nmsgs] = R.tver;
+    c->versions[c->nmsgs] = R.tver * 2 + (k == K_FIRST && R.closed);
     c->states[c->nmsgs++] = s;
 }
 
@@ -593,19 +596,25 @@ static void step_compliance(void)
 
 /* The tenant renamed, with new first-reply and help templates (every
  * message names the tenant, so each one's body says which version wrote
- * it): through either instance, while the other holds the tenant cached. */
+ * it), and business hours closed all week (every day an empty list) or
+ * open all week (none set), in turn, so that a first reply is the in-hours or the
+ * after-hours one whatever the time: through either instance, while the
+ * other holds the tenant cached. */
 static void step_tenant(void)
 {
-    char target[96], body[512], resp[4096];
+    char target[96], body[768], resp[4096];
     R.tver++;
-    trace("tenant becomes Model Plumbing %d", R.tver);
+    R.closed = R.tver % 2; /* in turn, not drawn: the seeds' sequences stay as they were */
+    trace("tenant becomes Model Plumbing %d, %s all week", R.tver, R.closed ? "closed" : "open");
     snprintf(target, sizeof target, "/v1/admin/tenants/%s", R.tenant);
     snprintf(body, sizeof body,
              "{\"name\":\"Model Plumbing %d\",\"settings\":{"
              "\"first_reply_template_in_hours\":\"v%d: sorry we missed you, {business_name} here\","
              "\"first_reply_template_after_hours\":\"v%d: we are closed, {business_name} will text you\","
-             "\"help_text\":\"v%d: {business_name}, {business_phone}. Reply STOP to opt out.\"}}",
-             R.tver, R.tver, R.tver, R.tver);
+             "\"help_text\":\"v%d: {business_name}, {business_phone}. Reply STOP to opt out.\","
+             "\"business_hours\":%s}}",
+             R.tver, R.tver, R.tver, R.tver,
+             R.closed ? "{\"mon\":[],\"tue\":[],\"wed\":[],\"thu\":[],\"fri\":[],\"sat\":[],\"sun\":[]}" : "{}");
     answered(e2e_admin_at(pick()->port, "PATCH", target, body, resp, sizeof resp), "the tenant's PATCH");
 }
 
@@ -766,17 +775,18 @@ static void check(void)
     agree("the messages (caller kind state count)", want, got);
 
     /* what Twilio (nmc-fakes) received: each of our messages at most once,
-     * written with the tenant as it was when the message was */
+     * written with the tenant as it was when the message was ("a": a first
+     * reply written after hours) */
     n = 0;
     for (int i = 0; i < NCALLERS; i++)
         for (int k = 0; k < NKIND; k++)
-            for (int v = 0; v <= R.tver; v++) {
+            for (int v = 0; v <= 2 * R.tver + 1; v++) {
                 int c = 0;
                 for (int m = 0; m < R.c[i].nmsgs; m++)
                     c += R.c[i].kinds[m] == (enum kind)k && R.c[i].states[m] == S_SENT && R.c[i].versions[m] == v;
                 if (c > 0) {
                     assert_true(n < NMC_ARRAY_SIZE(lines));
-                    lines[n++] = line("%s %s v%d %d", R.c[i].phone, kind_name[k], v, c);
+                    lines[n++] = line("%s %s v%d%s %d", R.c[i].phone, kind_name[k], v / 2, v % 2 ? "a" : "", c);
                 }
             }
     joined(lines, n, want, BIG);
@@ -801,7 +811,8 @@ static void check(void)
         assert_true(used < BIG);
         const char *body = json_string_value(json_object_get(msg, "body"));
         const char *name = body != NULL ? strstr(body, "Model Plumbing ") : NULL;
-        long v = name != NULL ? strtol(name + 15, NULL, 10) : -1; /* -1: the tenant's name is not in it */
+        /* as the model counts them: -1 when the tenant's name is not in it */
+        long v = name != NULL ? 2 * strtol(name + 15, NULL, 10) + (strstr(body, "we are closed") != NULL) : -2;
         vused += (size_t)snprintf(vers + vused, BIG - vused, "%s%ld", vused ? "," : "", v);
         assert_true(vused < BIG);
     }
@@ -811,7 +822,8 @@ static void check(void)
     assert_non_null(q2);
     snprintf(q2, 2 * BIG + 1024,
              "SELECT coalesce(string_agg(x, '|' ORDER BY x COLLATE \"C\"), '') FROM ("
-             " SELECT m.to_e164 || ' ' || m.kind || ' v' || e.v || ' ' || count(*) AS x"
+             " SELECT m.to_e164 || ' ' || m.kind || ' v' || div(e.v, 2) || CASE WHEN e.v %% 2 = 1 THEN 'a' ELSE '' END"
+             "  || ' ' || count(*) AS x"
              " FROM unnest('{%s}'::uuid[], '{%s}'::int[]) AS e(id, v) JOIN messages m ON m.id = e.id"
              " GROUP BY m.to_e164, m.kind, e.v) g",
              mids, vers);
@@ -1004,17 +1016,18 @@ static void run(int repeat_window, int fleet)
     }
     R.step--;
     /* the run was real: every kind of message and state was reached */
-    int seen_kind[NKIND] = { 0 }, seen_state[NSTATE] = { 0 };
+    int seen_kind[NKIND] = { 0 }, seen_state[NSTATE] = { 0 }, after_hours = 0;
     for (int i = 0; i < NCALLERS; i++)
         for (int m = 0; m < R.c[i].nmsgs; m++) {
             seen_kind[R.c[i].kinds[m]]++;
             seen_state[R.c[i].states[m]]++;
+            after_hours += R.c[i].versions[m] % 2;
         }
     print_message("%d steps (repeat window %d min, %d instance(s)): %d calls, %d texts, %zu webhooks kept for replays, %zu messages"
-                  " named by callbacks; messages: %d first replies, %d help, %d opt-in, %d opt-out confirmations;"
+                  " named by callbacks; messages: %d first replies (%d after hours), %d help, %d opt-in, %d opt-out confirmations;"
                   " at the end %d sent, %d dropped, %d held; %d holds for compliance and %d for the pause on the way;"
                   " %d tenant changes; %d periods of Twilio faults\n",
-                  R.step, repeat_window, 1 + fleet, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], seen_kind[K_HELP],
+                  R.step, repeat_window, 1 + fleet, R.calls, R.texts, R.nhooks, R.ntracked, seen_kind[K_FIRST], after_hours, seen_kind[K_HELP],
                   seen_kind[K_START], seen_kind[K_STOP], seen_state[S_SENT], seen_state[S_DROPPED],
                   seen_state[S_HELD_COMPLIANCE] + seen_state[S_HELD_PAUSE], R.holds[0], R.holds[1], R.tver,
                   R.fault_periods);
