@@ -694,15 +694,21 @@ static void agree_sql(const char *what, const char *want, char *got, const char 
     agree(what, want, got);
 }
 
-/* Every outbox event dispatched, no send pending, and nmc-fakes holding as
- * many messages as the model sent: then the step's effects are complete. */
+/* Every outbox event dispatched, no send pending, nothing held for the
+ * pause while the model is not paused, and nmc-fakes holding as many
+ * messages as the model sent: then the step's effects are complete. (An
+ * instance reports itself resumed before its release of the held sends has
+ * committed; without the third condition a check could read them still held,
+ * or already 'retry' when the events that send them were not there yet.) */
 static void quiesce(int want_sent)
 {
-    char q[512];
+    char q[512], unsettled[256];
+    snprintf(unsettled, sizeof unsettled,
+             "status IN ('pending', 'retry', 'ambiguous') OR hold_reason = 'provider'%s",
+             R.paused ? "" : " OR hold_reason = 'pause'");
     snprintf(q, sizeof q,
              "SELECT (SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL)"
-             " + (SELECT count(*) FROM messages WHERE status IN ('pending', 'retry', 'ambiguous')"
-             "    OR hold_reason = 'provider')");
+             " + (SELECT count(*) FROM messages WHERE %s)", unsettled);
     int64_t end = e2e_now_ms() + QUIESCE_MS;
     for (;;) {
         int settled = pgtest_int(E.pg, q) == 0;
@@ -718,18 +724,20 @@ static void quiesce(int want_sent)
             /* what is left, for the mismatch that follows */
             char *left = malloc(BIG);
             assert_non_null(left);
-            sql_text(left, BIG,
+            char lq[2048];
+            snprintf(lq, sizeof lq,
                      "SELECT coalesce(string_agg(x, E'\\n'), '') FROM ("
                      " SELECT 'message ' || id || ' ' || kind || ' to ' || to_e164 || ': ' || status"
                      "  || coalesce(' (' || hold_reason || ')', '') || ', attempts ' || attempts"
                      "  || ', updated ' || round(extract(epoch FROM now() - updated_at)) || ' s ago'"
-                     "  || coalesce(', ' || error_message, '') AS x FROM messages"
-                     "  WHERE status IN ('pending', 'retry', 'ambiguous') OR hold_reason = 'provider'"
+                     "  || coalesce(', ' || error_message, '') AS x FROM messages WHERE %s"
                      " UNION ALL SELECT 'event ' || id || ' ' || event_name || ': attempts ' || attempts"
                      "  || coalesce(', locked by ' || locked_by, '') || coalesce(', last error ' || last_error, '')"
                      "  FROM outbox_events WHERE dispatched_at IS NULL"
                      " UNION ALL SELECT 'dead letter ' || id || ' ' || event_name || ': ' || coalesce(last_error, '')"
-                     "  FROM outbox_events_errors) t");
+                     "  FROM outbox_events_errors) t",
+                     unsettled);
+            sql_text(left, BIG, lq);
             fprintf(stderr, "not settled after %d s:\n%s\n", QUIESCE_MS / 1000, left);
             free(left);
             return;
