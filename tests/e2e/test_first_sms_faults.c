@@ -237,9 +237,22 @@ static void test_first_sms_faults_twilio_down_breaker_opens_nothing_lost(void **
     assert_true(seen_open);
     assert_true(e2e_metric("provider_circuit_transitions_total{provider=\"twilio\",state=\"open\"}") >= opened0 + 1);
     e2e_sleep_ms(3000); /* down a while longer: half-open probes fail and it opens again */
-    /* every intent kept, retried with backoff (not at the 200 ms poll rate), none given up */
-    assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE tenant_id = '%s' AND status = 'retry'"
-                                 " AND to_e164 LIKE '+1555%%' AND created_at > now() - interval '1 minute'", tenant), N);
+    /* every intent kept, retried with backoff (not at the 200 ms poll rate), none given up: each is
+     * 'retry', or for a moment 'pending' (an attempt between its claim and its mark: the CI run of
+     * 22c0993, with model sequences running alongside, read 22 of 25 in 'retry'), or held at its
+     * event's last attempt, or 'ambiguous' (a pooled connection reset mid-request: asked again when
+     * Twilio is back); none failed and none accepted by a Twilio that is down */
+    char statuses[512];
+    e2e_sql_text(statuses, sizeof statuses,
+                 "SELECT string_agg(status || coalesce('/' || hold_reason, '') || ' ' || n, ', ' ORDER BY status)"
+                 " FROM (SELECT status, hold_reason, count(*) AS n FROM messages WHERE tenant_id = '%s'"
+                 " AND to_e164 LIKE '+1555%%' AND created_at > now() - interval '1 minute'"
+                 " GROUP BY status, hold_reason) s", tenant);
+    int64_t kept = e2e_sql_int("SELECT count(*) FROM messages WHERE tenant_id = '%s' AND to_e164 LIKE '+1555%%'"
+                               " AND created_at > now() - interval '1 minute' AND provider_sid IS NULL"
+                               " AND (status IN ('retry', 'pending', 'ambiguous') OR hold_reason = 'provider')", tenant);
+    if (kept != N)
+        fail_msg("%lld of %d intents kept; statuses: %s", (long long)kept, N, statuses);
     int64_t max_attempts = e2e_sql_int("SELECT max(attempts) FROM outbox_events WHERE event_name = 'CallDetected'"
                                        " AND dispatched_at IS NULL");
     assert_true(max_attempts >= 3);
