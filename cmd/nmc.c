@@ -133,76 +133,84 @@ static int outbox_usage(const char *why, const char *arg)
     return EXIT_USAGE;
 }
 
+struct outbox_args {
+    int list, all;           /* dead-letters (else requeue); requeue --all */
+    const char *event;       /* --event NAME, or NULL */
+    int64_t limit;           /* dead-letters --limit */
+    int64_t *ids;            /* requeue ID... (room for argc) */
+    size_t nids;
+};
+
+/* NULL when argv (after "outbox") makes sense, else what is wrong, with
+ * *arg the argument it names (or NULL). */
+static const char *outbox_args_parse(int argc, char **argv, struct outbox_args *o, const char **arg)
+{
+    *arg = argc > 0 ? argv[0] : NULL;
+    if (argc < 1)
+        return "expected 'dead-letters' or 'requeue'";
+    o->list = strcmp(argv[0], "dead-letters") == 0;
+    if (!o->list && strcmp(argv[0], "requeue") != 0)
+        return "unknown subcommand";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        *arg = a;
+        if (strcmp(a, "--event") == 0 || strcmp(a, "--limit") == 0) {
+            if (i + 1 >= argc)
+                return "missing value after";
+            const char *v = *arg = argv[++i];
+            if (a[2] == 'e' && !event_name_ok(v))
+                return "--event: not an event name ([A-Z][A-Za-z]+)";
+            if (a[2] == 'l' && !o->list) {
+                *arg = NULL;
+                return "--limit is for dead-letters";
+            }
+            if (a[2] == 'l' && nmc_parse_i64(v, 1, NMC_DEAD_LETTERS_LIMIT_MAX, &o->limit) != 0)
+                return "--limit: expected 1..10000, got";
+            if (a[2] == 'e')
+                o->event = v;
+        } else if (!o->list && strcmp(a, "--all") == 0) {
+            o->all = 1;
+        } else if (!o->list && nmc_parse_i64(a, 1, INT64_MAX, &o->ids[o->nids]) == 0) {
+            o->nids++;
+        } else {
+            return o->list ? "unknown argument"
+                           : "expected a dead letter's id (a positive integer), --all or --event, got";
+        }
+    }
+    *arg = NULL;
+    if (!o->list && (o->all ? o->nids > 0 : o->nids == 0))
+        return o->all ? "give ids or --all, not both" : "give the ids to requeue, or --all";
+    if (!o->list && o->event != NULL && !o->all)
+        return "--event goes with --all";
+    return NULL;
+}
+
 /* nmc outbox dead-letters | requeue: see actors/outbox/dead_letters.h. */
 static int cmd_outbox(int argc, char **argv)
 {
-    if (argc < 1)
-        return outbox_usage("expected 'dead-letters' or 'requeue'", NULL);
-    int list = strcmp(argv[0], "dead-letters") == 0, requeue = strcmp(argv[0], "requeue") == 0;
-    if (!list && !requeue)
-        return outbox_usage("unknown subcommand", argv[0]);
-    const char *event = NULL;
-    int64_t limit = 100;
-    int all = 0, rc;
-    int64_t *ids = calloc((size_t)argc, sizeof *ids);
-    size_t nids = 0;
-    if (ids == NULL)
+    struct outbox_args o = { .limit = 100, .ids = calloc((size_t)argc + 1, sizeof(int64_t)) };
+    if (o.ids == NULL)
         return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--event") == 0 || strcmp(a, "--limit") == 0) {
-            if (i + 1 >= argc) {
-                free(ids);
-                return outbox_usage("missing value after", a);
-            }
-            const char *v = argv[++i];
-            if (a[2] == 'e' && !event_name_ok(v)) {
-                free(ids);
-                return outbox_usage("--event: not an event name ([A-Z][A-Za-z]+)", v);
-            }
-            if (a[2] == 'l' && (!list || nmc_parse_i64(v, 1, NMC_DEAD_LETTERS_LIMIT_MAX, &limit) != 0)) {
-                free(ids);
-                return outbox_usage(list ? "--limit: expected 1..10000, got" : "--limit is for dead-letters", v);
-            }
-            if (a[2] == 'e')
-                event = v;
-        } else if (requeue && strcmp(a, "--all") == 0) {
-            all = 1;
-        } else if (requeue && nmc_parse_i64(a, 1, INT64_MAX, &ids[nids]) == 0) {
-            nids++;
-        } else {
-            free(ids);
-            return outbox_usage(requeue ? "expected a dead letter's id (a positive integer), --all or --event, got"
-                                        : "unknown argument",
-                                a);
-        }
-    }
-    if (requeue && (all ? nids > 0 : nids == 0)) {
-        free(ids);
-        return outbox_usage(all ? "give ids or --all, not both" : "give the ids to requeue, or --all", NULL);
-    }
-    if (requeue && event != NULL && !all) {
-        free(ids);
-        return outbox_usage("--event goes with --all", NULL);
-    }
+    const char *arg, *why = outbox_args_parse(argc, argv, &o, &arg);
     struct nmc_config cfg;
-    if ((rc = load_config(&cfg)) != 0) {
-        free(ids);
+    int rc = why != NULL ? outbox_usage(why, arg) : load_config(&cfg);
+    if (rc != 0) {
+        free(o.ids);
         return rc;
     }
     char err[1024] = "";
     size_t n = 0;
-    if (list)
-        rc = nmc_dead_letters_list(cfg.database_url, event, (int)limit, stdout, &n, err, sizeof err);
+    if (o.list)
+        rc = nmc_dead_letters_list(cfg.database_url, o.event, (int)o.limit, stdout, &n, err, sizeof err);
     else
-        rc = nmc_dead_letters_requeue(cfg.database_url, ids, nids, event, stdout, &n, err, sizeof err);
+        rc = nmc_dead_letters_requeue(cfg.database_url, o.ids, o.nids, o.event, stdout, &n, err, sizeof err);
     nmc_config_free(&cfg);
-    free(ids);
+    free(o.ids);
     if (rc != 0) {
         fprintf(stderr, "nmc outbox %s: %s\n", argv[0], err);
         return rc == NMC_EINVAL || rc == NMC_ENOTFOUND ? EXIT_USAGE : 1;
     }
-    fprintf(stderr, "nmc outbox %s: %zu %s\n", argv[0], n, list ? "dead letter(s)" : "requeued");
+    fprintf(stderr, "nmc outbox %s: %zu %s\n", argv[0], n, o.list ? "dead letter(s)" : "requeued");
     return 0;
 }
 
