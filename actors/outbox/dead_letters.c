@@ -9,6 +9,7 @@
 #include "actors/outbox/outbox_sql.h"
 #include "runtime/buf.h"
 
+static void fail(char *err, size_t errlen, const char *fmt, ...) NMC_PRINTF(3, 4);
 static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
