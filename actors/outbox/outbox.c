@@ -78,7 +78,7 @@ struct outbox {
 };
 
 static struct {
-    struct nmc_metric *lag, *attempts, *failures, *depth, *dead, *handoffs, *flights;
+    struct nmc_metric *lag, *attempts, *failures, *depth, *dead, *dead_now, *handoffs, *flights;
 } M;
 
 static void register_metrics(void)
@@ -89,6 +89,7 @@ static void register_metrics(void)
     M.failures = nmc_metrics_counter("outbox_dispatch_failures_total", "Failed event deliveries", "event_name");
     M.depth = nmc_metrics_gauge("worker_queue_depth", "Outbox events not yet dispatched", NULL);
     M.dead = nmc_metrics_counter("outbox_dead_letters_total", "Events moved to outbox_events_errors", "event_name");
+    M.dead_now = nmc_metrics_gauge("outbox_dead_letters", "Dead letters in outbox_events_errors, not requeued", NULL);
     M.flights = nmc_metrics_gauge("outbox_flights", "Events this instance holds (delivered, or settled and waiting"
                                   " for their finalise statement)", NULL);
     M.handoffs = nmc_metrics_counter("outbox_handoffs_total",
@@ -620,6 +621,8 @@ static void on_gauges_done(struct outbox *o, const struct nmc_db_result *res)
         return;
     nmc_metrics_set(M.depth, NULL, strtod(nmc_db_get(r, 0, 0), NULL));
     nmc_metrics_set(M.lag, NULL, strtod(nmc_db_get(r, 0, 1), NULL));
+    if (PQnfields(r) > 2)
+        nmc_metrics_set(M.dead_now, NULL, strtod(nmc_db_get(r, 0, 2), NULL));
 }
 
 /* A web-only instance cannot dispatch: it tells the workers, at most once

@@ -62,8 +62,11 @@
     "UPDATE outbox_events SET locked_until = now() + $3::bigint * interval '1 millisecond'" \
     " WHERE id = ANY($1::bigint[]) AND locked_by = $2"
 
+/* Pending events, the oldest one's age, and the dead letters waiting for a
+ * requeue (a small table: it holds only what failed). */
 #define NMC_OUTBOX_SQL_GAUGES \
-    "SELECT count(*), COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8" \
+    "SELECT count(*), COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8," \
+    "  (SELECT count(*) FROM outbox_events_errors)" \
     " FROM outbox_events WHERE dispatched_at IS NULL"
 
 #define NMC_OUTBOX_SQL_NOTIFY "SELECT pg_notify($1, '')"

@@ -3,7 +3,8 @@
  *   - a missed call whose CallDetected was dead-lettered before any
  *     instance delivered it (moved by the dispatcher's own statement, as
  *     after OUTBOX_MAX_ATTEMPTS failures) gets no SMS while it is dead;
- *     the CLI lists it; requeued, it is delivered by the running instance
+ *     the CLI lists it and the outbox_dead_letters gauge counts it; requeued
+ *     (the gauge back to 0), it is delivered by the running instance
  *     and the caller gets exactly one first SMS; requeueing it again is
  *     refused (no longer a dead letter) and sends nothing;
  *   - bad arguments get exit code 2 and a message naming the problem, and
@@ -65,6 +66,7 @@ static void test_dead_letters_requeue_sends_the_first_sms_once(void **state)
     e2e_sleep_ms(1000); /* five slow polls (OUTBOX_POLL_INTERVAL_MS=200) */
     assert_int_equal(e2e_sms_count(caller), 0);
     assert_int_equal(e2e_sql_int("SELECT count(*) FROM messages WHERE to_e164 = '%s'", caller), 0);
+    assert_true(e2e_metric("outbox_dead_letters") == 1); /* the gauge the alert NmcOutboxDeadLetters reads */
 
     assert_int_equal(outbox_cli((const char *const[]){ "dead-letters", NULL }, out, sizeof out), 0);
     snprintf(sql, sizeof sql, "{\"id\" : %lld, ", (long long)id);
@@ -79,6 +81,9 @@ static void test_dead_letters_requeue_sends_the_first_sms_once(void **state)
     assert_non_null(strstr(out, "nmc outbox requeue: 1 requeued"));
     assert_int_equal(e2e_wait_sms(caller, 1, 10000), 1);
     assert_int_equal(e2e_sql_int("SELECT count(*) FROM outbox_events_errors"), 0);
+    for (int i = 0; i < 100 && e2e_metric("outbox_dead_letters") != 0; i++)
+        e2e_sleep_ms(20);
+    assert_true(e2e_metric("outbox_dead_letters") == 0); /* and the alert resolves */
     /* delivered and settled like any event */
     for (int i = 0; i < 250 && e2e_sql_int("SELECT count(*) FROM outbox_events WHERE id = %lld AND dispatched_at"
                                            " IS NOT NULL", (long long)id) == 0; i++)
