@@ -65,9 +65,7 @@ static void redact_quoted(char *msg, size_t size)
 static void result_set_message(struct nmc_db_result *res, const char *msg)
 {
     nmc_strlcpy(res->message, msg ? msg : "", sizeof res->message);
-    size_t n = strlen(res->message);
-    while (n > 0 && (res->message[n - 1] == '\n' || res->message[n - 1] == ' '))
-        res->message[--n] = '\0';
+    nmc_rtrim(res->message);
     if (res->sqlstate[0] == '2' && res->sqlstate[1] == '2')
         redact_quoted(res->message, sizeof res->message);
 }

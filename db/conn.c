@@ -287,9 +287,7 @@ static void conn_lost(struct nmc_db_conn *c, const char *why)
 {
     char msg[256];
     nmc_strlcpy(msg, why && why[0] ? why : "connection lost", sizeof msg);
-    size_t n = strlen(msg);
-    while (n > 0 && msg[n - 1] == '\n')
-        msg[--n] = '\0';
+    nmc_rtrim(msg);
     set_state(c, NMC_DB_CONN_DOWN);
     unwatch(c); /* polls a dup, so PQfinish may close libpq's fd right away */
     PQfinish(c->pg);

@@ -73,9 +73,7 @@ static void fail(struct run *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->err, r->errlen, fmt, ap);
     va_end(ap);
-    size_t n = strlen(r->err);
-    while (n > 0 && r->err[n - 1] == '\n')
-        r->err[--n] = '\0';
+    nmc_rtrim(r->err);
 }
 
 static void say(struct run *r, const char *fmt, ...) NMC_PRINTF(2, 3);

@@ -168,6 +168,13 @@ size_t nmc_strlcpy(char *dst, const char *src, size_t dst_size)
     return len;
 }
 
+void nmc_rtrim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        s[--n] = '\0';
+}
+
 /* The loop always runs over all of alen bytes, touching b with a clamped
  * index, so timing depends on the lengths only, never on where bytes differ. */
 int nmc_ct_equal(const void *a, size_t alen, const void *b, size_t blen)

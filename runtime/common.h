@@ -54,6 +54,10 @@ char *nmc_xstrndup(const char *s, size_t n);
 /* Copies at most dst_size-1 bytes and NUL-terminates; returns strlen(src). */
 size_t nmc_strlcpy(char *dst, const char *src, size_t dst_size);
 
+/* Cuts trailing newlines, carriage returns and spaces off s (libpq's
+ * messages end with a newline), in place. */
+void nmc_rtrim(char *s);
+
 /* Constant-time comparison of two byte strings; 1 when equal. Length
  * differences are not hidden but content is. */
 int nmc_ct_equal(const void *a, size_t alen, const void *b, size_t blen);

@@ -16,10 +16,7 @@ static void fail(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    /* the server's messages end with a newline: one line is enough */
-    size_t n = strlen(err);
-    while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == '\r'))
-        err[--n] = '\0';
+    nmc_rtrim(err);
 }
 
 static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)

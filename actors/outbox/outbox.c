@@ -621,8 +621,7 @@ static void on_gauges_done(struct outbox *o, const struct nmc_db_result *res)
         return;
     nmc_metrics_set(M.depth, NULL, strtod(nmc_db_get(r, 0, 0), NULL));
     nmc_metrics_set(M.lag, NULL, strtod(nmc_db_get(r, 0, 1), NULL));
-    if (PQnfields(r) > 2)
-        nmc_metrics_set(M.dead_now, NULL, strtod(nmc_db_get(r, 0, 2), NULL));
+    nmc_metrics_set(M.dead_now, NULL, strtod(nmc_db_get(r, 0, 2), NULL));
 }
 
 /* A web-only instance cannot dispatch: it tells the workers, at most once
