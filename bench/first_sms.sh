@@ -148,10 +148,11 @@ backlog_now() {
     "SELECT count(*) FROM outbox_events WHERE dispatched_at IS NULL"
 }
 
-# The cluster's WAL so far: records, full-page images, bytes (pg_stat_wal).
+# The cluster's WAL so far: records, full-page images, bytes, and the write()
+# and fsync calls that put it on disk (pg_stat_wal).
 wal_now() {
   "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -tAF' ' -c \
-    "SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal"
+    "SELECT wal_records, wal_fpi, wal_bytes, wal_write, wal_sync FROM pg_stat_wal"
 }
 
 run_one() {
@@ -161,9 +162,13 @@ run_one() {
   "$nmc" migrate up >/dev/null
   local wrap=()
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then wrap=(perf record -g -o "$build/perf-$rate.data" --); fi
+  if [ "${NMC_BENCH_CALLGRIND:-0}" = 1 ]; then
+    rm -f "$build/callgrind-$rate.out"*
+    wrap=(valgrind --tool=callgrind --callgrind-out-file="$build/callgrind-$rate.out" --)
+  fi
   "${wrap[@]}" "$nmc" serve >"$build/bench-first-sms-$rate.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 200); do
+  for _ in $(seq 1 600); do
     curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.05
   done
@@ -185,6 +190,8 @@ run_one() {
       "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
   fi
   if [ "${NMC_BENCH_PERF:-0}" = 1 ]; then npid=$(pgrep -P "$pid" -x nmc || echo "$pid"); fi
+  # callgrind counts from here: start-up and warm-up are not the run's
+  if [ "${NMC_BENCH_CALLGRIND:-0}" = 1 ]; then callgrind_control --zero "$npid" >/dev/null; fi
   local senders=()
   if [ -n "${NMC_BENCH_SENDERS:-}" ]; then senders=(--senders "$NMC_BENCH_SENDERS"); fi
   if [ "${NMC_BENCH_DUMP:-0}" = 1 ]; then senders+=(--dump "$build/calls-$rate.txt"); fi
@@ -209,6 +216,14 @@ run_one() {
   drain_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   nmc1=$(ticks "$npid") pg1=$(pg_ticks)
   wal1=$(wal_now)
+  local ir=""
+  if [ "${NMC_BENCH_CALLGRIND:-0}" = 1 ]; then
+    callgrind_control --dump "$npid" >/dev/null
+    local dump
+    dump=$(ls -t "$build/callgrind-$rate.out"* | head -1)
+    ir=$(awk '/^summary:/ { print $2 }' "$dump")
+    callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | head -80 >"$build/callgrind-$rate.txt" || true
+  fi
   if [ "${NMC_BENCH_PGSS:-0}" = 1 ]; then
     "$bindir/psql" -h "$pgdir/sock" -p "$pgport" -U nmc -d "$db" -P pager=off -c \
       "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms,
@@ -235,15 +250,19 @@ run_one() {
   if [ -n "$alone" ]; then
     printf '  "db_statement_alone": %s,\n  "commit_floor": %s,\n' "$alone" "$floor"
   fi
+  if [ -n "$ir" ]; then
+    awk -v n=$((rate * secs)) -v ir="$ir" 'BEGIN { printf "  \"nmc_instructions_per_call\": %.0f,\n", ir / n }'
+  fi
   printf '  "outbox_backlog_at_end": %s, "outbox_drain_ms": %s, "outbox_backlog_after_drain": %s,\n' \
     "${backlog:-0}" "$drain_ms" "${left:-0}"
   # CPU per call over the whole run (sending, draining): what a core buys
   awk -v n=$((rate * secs)) -v a=$((nmc1 - nmc0)) -v b=$((pg1 - pg0)) -v hz="$hz" 'BEGIN {
     printf "  \"nmc_cpu_ms_per_call\": %.3f, \"postgres_cpu_ms_per_call\": %.3f,\n", a * 1000 / hz / n, b * 1000 / hz / n }'
   # WAL per call over the same span: records, full-page images (a page's
-  # first change after a checkpoint), bytes
+  # first change after a checkpoint), bytes, writes and syncs (each sync is
+  # a wait on the disk that a durable commit arriving meanwhile shares)
   echo "$wal0 $wal1" | awk -v n=$((rate * secs)) '{
-    printf "  \"wal_per_call\": {\"records\": %.1f, \"fpi\": %.2f, \"bytes\": %.0f},\n", ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / n }'
+    printf "  \"wal_per_call\": {\"records\": %.1f, \"fpi\": %.2f, \"bytes\": %.0f, \"writes\": %.2f, \"syncs\": %.2f},\n", ($6 - $1) / n, ($7 - $2) / n, ($8 - $3) / n, ($9 - $4) / n, ($10 - $5) / n }'
   printf '  "tenants": %d, "log_level": "%s", "db_pool_size": "%s", "pg_huge_pages": %s, "dirty_background_bytes": %s, "commit": "%s", "build": "Release", "load_avg_1m": %s\n}\n' \
     "$tenants" "$log_level" "${DB_POOL_SIZE:-default}" "$(pg_huge)" "$(cat /proc/sys/vm/dirty_background_bytes)" "$commit" "$(cut -d' ' -f1 /proc/loadavg)"
 }
