@@ -41,7 +41,14 @@
 # wait instead of in one burst 30 s after they were dirtied, see
 # deploy/README.md; the JSON's "dirty_background_bytes" says what was set),
 # NMC_BENCH_DUMP=1 (every call's due time and latencies, one line each, in
-# build-perf/calls-RATE.txt: bench_first_sms --dump).
+# build-perf/calls-RATE.txt: bench_first_sms --dump),
+# NMC_BENCH_CALLGRIND=1 (runs nmc under valgrind's callgrind, counting from
+# the measured run's start to the outbox's drain: the JSON gets
+# "nmc_instructions_per_call", nmc's user-space instructions per call, libc
+# and libraries included, a figure this machine's noise does not move; the
+# profile is build-perf/callgrind-RATE.out.1, its top functions by inclusive
+# cost build-perf/callgrind-RATE.txt. nmc runs ~50x slower under it: keep the
+# rate low, e.g. 20 calls/s with NMC_BENCH_WARMUP_CALLS=200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 2 ] || [ $(($# % 2)) -ne 0 ]; then

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "runtime/json_scan.h"
 
 /* Activity events (CallDetected, ConversationStarted, FirstReplySent) only
  * mark their local day for the rollup, which recomputes the day from the
@@ -94,19 +95,25 @@ static void set_err(char *err, size_t errlen, const char *event, const char *fie
         snprintf(err, errlen, "%s payload: %s is missing or malformed", event, field);
 }
 
-/* A string field, or NULL; uuid: must be a UUID when present. */
-static const char *field(json_t *doc, const char *key, int uuid)
+/* s when it is a usable field value (1 to NMC_REPORTING_FIELD_MAX bytes;
+ * uuid: a UUID), else NULL. */
+static const char *checked(const char *s, int uuid)
 {
-    const char *s = json_string_value(json_object_get(doc, key));
-    if (s == NULL || s[0] == '\0' || strlen(s) > 64 || (uuid && !nmc_is_uuid(s)))
+    if (s == NULL || s[0] == '\0' || strlen(s) > NMC_REPORTING_FIELD_MAX || (uuid && !nmc_is_uuid(s)))
         return NULL;
     return s;
 }
 
-/* A date-time field shaped like RFC 3339 (PostgreSQL parses the rest), or NULL. */
-static const char *timestamp(json_t *doc, const char *key)
+/* A string field of a parsed payload, or NULL; uuid: must be a UUID when present. */
+static const char *field(json_t *doc, const char *key, int uuid)
 {
-    const char *s = field(doc, key, 0);
+    return checked(json_string_value(json_object_get(doc, key)), uuid);
+}
+
+/* s when it is shaped like an RFC 3339 date-time (PostgreSQL parses the
+ * rest), or NULL. */
+static const char *timestamp(const char *s)
+{
     if (s == NULL || strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't'))
         return NULL;
     return s;
@@ -160,10 +167,25 @@ int nmc_reporting_event_build(const struct nmc_domain_event *ev, struct nmc_repo
     if (i == NMC_ARRAY_SIZE(events))
         return NMC_ENOTFOUND;
     out->kind = events[i].kind;
-    out->doc = json_loads(ev->payload_json != NULL ? ev->payload_json : "", 0, NULL);
-    const char *tenant = field(out->doc, "tenant_id", 1);
-    const char *when = timestamp(out->doc, events[i].time_field);
-    const char *bad = !json_is_object(out->doc) ? "the payload" : tenant == NULL ? "tenant_id"
+    const char *payload = ev->payload_json != NULL ? ev->payload_json : "";
+    const char *tenant = NULL, *when = NULL;
+    int parsed;
+    if (out->kind <= EV_CANCELLED) { /* appointments: several fields, a number among them */
+        out->doc = json_loads(payload, 0, NULL);
+        parsed = json_is_object(out->doc);
+        tenant = field(out->doc, "tenant_id", 1);
+        when = timestamp(field(out->doc, events[i].time_field, 0));
+    } else { /* activity (three per missed call): two strings, read in place */
+        const char *keys[2] = { "tenant_id", events[i].time_field };
+        enum nmc_json_got got[2];
+        parsed = nmc_json_object_strings(payload, strlen(payload), keys, 2, &out->fields[0][0],
+                                         sizeof out->fields[0], got) == 0;
+        if (parsed && got[0] == NMC_JSON_STRING)
+            tenant = checked(out->fields[0], 1);
+        if (parsed && got[1] == NMC_JSON_STRING)
+            when = timestamp(checked(out->fields[1], 0));
+    }
+    const char *bad = !parsed ? "the payload" : tenant == NULL ? "tenant_id"
                       : when == NULL ? events[i].time_field : !nmc_is_uuid(ev->event_id) ? "event_id" : NULL;
     if (bad == NULL && out->kind <= EV_CANCELLED) {
         out->projector = NMC_REPORTING_APPOINTMENTS;

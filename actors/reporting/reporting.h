@@ -55,13 +55,17 @@ int nmc_reporting_parse_range(const char *from, const char *to, char *err, size_
 
 enum nmc_reporting_projector { NMC_REPORTING_ACTIVITY = 1, NMC_REPORTING_APPOINTMENTS };
 
-/* The statement that applies one domain event (its params point into doc,
- * into ev and into price: keep all three until submitted). */
+#define NMC_REPORTING_FIELD_MAX 64 /* bytes of a payload field reporting uses (UUIDs, timestamps) */
+
+/* The statement that applies one domain event (its params point into doc or
+ * fields, into ev and into price: keep them until submitted, and do not copy
+ * the struct). */
 struct nmc_reporting_event {
     enum nmc_reporting_projector projector;
     int kind;                /* which event: 1 booked, 2 cancelled, 3 started, 4 first reply, 5 call */
     struct nmc_db_stmt stmt;
-    json_t *doc;
+    json_t *doc;             /* appointment events: the parsed payload */
+    char fields[2][NMC_REPORTING_FIELD_MAX + 1]; /* activity events: tenant_id and the event's time */
     char price[24];
 };
 

@@ -112,6 +112,14 @@ static void test_reporting_event_build_cancelled_and_activity(void **state)
     assert_null(strstr(e.stmt.sql, "reporting_processed_events"));
     assert_non_null(strstr(e.stmt.sql, "reporting_dirty_days"));
     nmc_reporting_event_clear(&e);
+    /* escapes are read as JSON reads them; the last member of a name counts */
+    ev = event("CallDetected", "{\"tenant_id\":\"00000000-0000-4000-8000-000000000000\",\"from\":\"+1\\u00e9\","
+                               "\"tenant\\u005fid\":\"" TENANT "\",\"detected_at\":\"2026-11-23T04:59:59\\/Z\","
+                               "\"detected_at\":\"2026-11-23T05:00:00Z\"}");
+    assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), 0);
+    assert_string_equal(e.stmt.params[2], TENANT);
+    assert_string_equal(e.stmt.params[3], "2026-11-23T05:00:00Z");
+    nmc_reporting_event_clear(&e);
     ev = event("SmsOptedOut", "{}");
     assert_int_equal(nmc_reporting_event_build(&ev, &e, err, sizeof err), NMC_ENOTFOUND);
     nmc_reporting_event_clear(&e);
@@ -139,6 +147,21 @@ static void test_reporting_event_build_rejects_malformed_payloads(void **state)
         {"AppointmentCancelled", "{\"tenant_id\":\"" TENANT "\",\"appointment_id\":\"" APPT "\"}", "cancelled_at"},
         {"ConversationStarted", "{\"tenant_id\":\"" TENANT "\",\"opened_at\":42}", "opened_at"},
         {"CallDetected", "{\"tenant_id\":\"not-a-uuid\",\"detected_at\":\"2026-11-23T11:41:16Z\"}", "tenant_id"},
+        /* activity events are read in place (runtime/json_scan.h), with the same verdicts */
+        {"CallDetected", "not json", "the payload"},
+        {"CallDetected", "", "the payload"},
+        {"CallDetected", "[\"" TENANT "\"]", "the payload"},
+        {"CallDetected", "{\"tenant_id\":\"" TENANT "\",\"detected_at\":\"2026-11-23T11:41:16Z\"", "the payload"},
+        {"CallDetected", "{\"tenant_id\":\"" TENANT "\",\"detected_at\":\"2026-11-23T11:41:16Z\"} {}", "the payload"},
+        {"CallDetected", "{\"tenant_id\":\"" TENANT "\",\"detected_at\":\"2026-11-23T11:41:16Z\",\"x\":01}",
+         "the payload"},
+        {"CallDetected", "{\"detected_at\":\"2026-11-23T11:41:16Z\",\"nested\":{\"tenant_id\":\"" TENANT "\"}}",
+         "tenant_id"},
+        {"CallDetected", "{\"tenant_id\":\"" TENANT "\",\"detected_at\":\"2026-11-23T11:41:16Z\",\"tenant_id\":null}",
+         "tenant_id"},
+        {"CallDetected", "{\"tenant_id\":\"" TENANT "\",\"detected_at\":\"2026-11-23T11:41:16Z"
+         "00000000000000000000000000000000000000000000000000\"}", "detected_at"},
+        {"FirstReplySent", "{\"tenant_id\":\"" TENANT "\",\"triggered_at\":\"\"}", "triggered_at"},
     };
     for (size_t i = 0; i < NMC_ARRAY_SIZE(bad); i++) {
         struct nmc_domain_event ev = event(bad[i].name, bad[i].payload);
