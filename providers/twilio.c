@@ -92,8 +92,10 @@ static void form_add(struct nmc_buf *out, const char *name, const char *value)
     char *enc = nmc_url_encode(value);
 
     if (out->len > 0)
-        nmc_buf_puts(out, "&");
-    nmc_buf_printf(out, "%s=%s", name, enc);
+        nmc_buf_append(out, "&", 1);
+    nmc_buf_puts(out, name);
+    nmc_buf_append(out, "=", 1);
+    nmc_buf_puts(out, enc);
     free(enc);
 }
 

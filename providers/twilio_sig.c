@@ -149,9 +149,11 @@ int nmc_prov_twilio_sig_valid(const char *auth_token, const char *url, const str
 
     if (auth_token == NULL || *auth_token == '\0' || url == NULL || signature == NULL || *signature == '\0')
         return 0;
+    /* the variant only when the URL as given does not match: which of the
+     * two matched tells nothing, and a wrong signature tries both */
     ok = matches(auth_token, url, params, nparams, signature);
-    if (port_variant(url, alt, sizeof(alt)) == 0)
-        ok |= matches(auth_token, alt, params, nparams, signature);
+    if (!ok && port_variant(url, alt, sizeof(alt)) == 0)
+        ok = matches(auth_token, alt, params, nparams, signature);
     return ok;
 }
 
