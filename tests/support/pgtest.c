@@ -125,7 +125,8 @@ static void drop_by_name(const char *name)
     free(admin);
     if (PQstatus(c) == CONNECTION_OK) {
         char sql[160];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
+        /* a database name is at most 63 bytes (PostgreSQL's NAMEDATALEN - 1) */
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%.63s\" WITH (FORCE)", name);
         PQclear(PQexec(c, sql));
     }
     PQfinish(c);
