@@ -54,6 +54,8 @@ struct call {
     struct nmc_prov_http_result *last; /* last attempt's result while backing off */
 };
 
+#define IDLE_EASY_MAX 64
+
 struct nmc_prov_http {
     uv_loop_t *loop;
     CURLM *multi;
@@ -71,6 +73,10 @@ struct nmc_prov_http {
     struct nmc_prov_breaker **breakers;
     size_t nbreakers;
     struct nmc_metric *requests, *latency;
+    /* easy handles of finished calls, reset and kept for the next ones:
+     * a new handle costs libcurl its set-up and a zeroed receive buffer */
+    CURL *idle[IDLE_EASY_MAX];
+    size_t nidle;
 };
 
 static void finish(struct call *k, struct nmc_prov_http_result *res);
@@ -345,7 +351,12 @@ static void call_free(struct call *k)
     if (k->next)
         k->next->prev = k->prev;
     c->ncalls--;
-    curl_easy_cleanup(k->easy);
+    if (k->easy != NULL && !k->in_multi && !c->closing && c->nidle < IDLE_EASY_MAX) {
+        curl_easy_reset(k->easy); /* every option back to its default; connections stay with the multi */
+        c->idle[c->nidle++] = k->easy;
+    } else {
+        curl_easy_cleanup(k->easy);
+    }
     curl_slist_free_all(k->headers);
     nmc_buf_free(&k->resp);
     nmc_buf_free(&k->hdrs);
@@ -630,7 +641,7 @@ int nmc_prov_http_send(struct nmc_prov_http *c, const struct nmc_prov_http_req *
     nmc_trace_span_attr(k->span, "provider", k->provider);
     if (k->has_parent && k->parent.correlation_id[0])
         nmc_trace_span_attr(k->span, "correlation_id", k->parent.correlation_id);
-    k->easy = curl_easy_init();
+    k->easy = c->nidle > 0 ? c->idle[--c->nidle] : curl_easy_init();
     call_link(k);
     if (k->easy == NULL || setup_easy(k, req) != 0) {
         nmc_trace_span_end(k->span);
@@ -786,6 +797,8 @@ void nmc_prov_http_destroy(struct nmc_prov_http *c)
     free(c->breakers);
     c->breakers = NULL;
     c->nbreakers = 0;
+    while (c->nidle > 0)
+        curl_easy_cleanup(c->idle[--c->nidle]);
     /* May call on_curl_socket(REMOVE) for cached connections. */
     curl_multi_cleanup(c->multi);
     c->multi = NULL;

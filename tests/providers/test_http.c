@@ -313,6 +313,34 @@ static void test_http_send_success(void **state)
     assert_int_equal(nmc_prov_http_pending(f->http), 0);
 }
 
+/* A finished call's handle serves the next call (reset, not rebuilt): the
+ * next request carries nothing of the one before it. */
+static void test_http_reused_handle_starts_clean(void **state)
+{
+    struct fx *f = *state;
+    const struct step s[] = {{200, "one", NULL}, {200, "two", NULL}};
+    const char *hdrs[] = {"X-Extra: 1", NULL};
+    struct nmc_prov_http_req post = req_for(f), get = req_for(f);
+
+    fx_script(f, s, 2);
+    post.body = "a=1";
+    post.body_len = 3;
+    post.userpwd = "user:pass";
+    post.headers = hdrs;
+    assert_int_equal(nmc_prov_http_send(f->http, &post, f->actor, 1, NULL), 0);
+    run_until(f, 1);
+    assert_non_null(strstr(f->r.last_request, "Authorization: Basic"));
+    assert_int_equal(nmc_prov_http_send(f->http, &get, f->actor, 2, NULL), 0);
+    run_until(f, 2);
+    assert_string_equal(result(f, 1)->body, "two");
+    assert_non_null(strstr(f->r.last_request, "GET /v1/ping HTTP/1.1"));
+    assert_null(strstr(f->r.last_request, "Authorization:"));
+    assert_null(strstr(f->r.last_request, "X-Extra:"));
+    assert_null(strstr(f->r.last_request, "Content-Length:"));
+    assert_non_null(strstr(f->r.last_request, "traceparent: 00-"));
+    assert_int_equal(f->r.accepted, 1); /* and the connection is still the multi's to reuse */
+}
+
 static void test_http_send_5xx_then_success_retries(void **state)
 {
     struct fx *f = *state;
@@ -610,6 +638,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_send_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_reused_handle_starts_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_send_5xx_then_success_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_send_retries_exhausted_keep_last_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_send_4xx_not_retried, setup, teardown),
