@@ -77,6 +77,9 @@ struct nmc_prov_http {
      * a new handle costs libcurl its set-up and a zeroed receive buffer */
     CURL *idle[IDLE_EASY_MAX];
     size_t nidle;
+    /* the Basic auth header line of the last credentials seen (every
+     * request of a provider carries the same ones) */
+    char *auth_for, *auth_line;
 };
 
 static void finish(struct call *k, struct nmc_prov_http_result *res);
@@ -89,6 +92,8 @@ static void maybe_free_client(struct nmc_prov_http *c)
 {
     if (c->closing && c->open_handles == 0) {
         free(c->user_agent);
+        free(c->auth_for);
+        free(c->auth_line);
         free(c);
     }
 }
@@ -515,6 +520,29 @@ static void attempt_done(struct call *k, CURLcode rc)
 
 #define SETOPT(e, opt, val) (rc |= curl_easy_setopt((e), (opt), (val)) != CURLE_OK)
 
+/* "Authorization: Basic <base64 of userpwd>": what libcurl would send for
+ * CURLOPT_USERPWD, without its formatting on every request; computed again
+ * only when the credentials change. NULL when it cannot be encoded. */
+static const char *auth_line(struct nmc_prov_http *c, const char *userpwd)
+{
+    static const char prefix[] = "Authorization: Basic ";
+    if (c->auth_for != NULL && strcmp(c->auth_for, userpwd) == 0)
+        return c->auth_line;
+    size_t n = strlen(userpwd), olen = 0, cap = sizeof prefix + (n + 2) / 3 * 4;
+    char *line = nmc_xmalloc(cap);
+    memcpy(line, prefix, sizeof prefix - 1);
+    if (mbedtls_base64_encode((unsigned char *)line + sizeof prefix - 1, cap - (sizeof prefix - 1), &olen,
+                              (const unsigned char *)userpwd, n) != 0) {
+        free(line);
+        return NULL;
+    }
+    free(c->auth_for);
+    free(c->auth_line);
+    c->auth_for = nmc_xstrdup(userpwd);
+    c->auth_line = line;
+    return line;
+}
+
 static struct curl_slist *build_headers(const struct call *k, const struct nmc_prov_http_req *req)
 {
     struct curl_slist *l = NULL;
@@ -525,18 +553,9 @@ static struct curl_slist *build_headers(const struct call *k, const struct nmc_p
     nmc_trace_format_traceparent(&k->span->ctx, tp);
     snprintf(line, sizeof(line), "traceparent: %s", tp);
     l = curl_slist_append(l, line);
-    if (req->userpwd != NULL) {
-        /* Basic auth as a header line: what libcurl would send for
-         * CURLOPT_USERPWD, without its formatting on every request */
-        static const char prefix[] = "Authorization: Basic ";
-        size_t n = strlen(req->userpwd), olen = 0, cap = sizeof prefix + (n + 2) / 3 * 4;
-        char *auth = nmc_xmalloc(cap);
-        memcpy(auth, prefix, sizeof prefix - 1);
-        if (mbedtls_base64_encode((unsigned char *)auth + sizeof prefix - 1, cap - (sizeof prefix - 1), &olen,
-                                  (const unsigned char *)req->userpwd, n) == 0)
-            l = curl_slist_append(l, auth);
-        free(auth);
-    }
+    const char *auth = req->userpwd != NULL ? auth_line(k->client, req->userpwd) : NULL;
+    if (auth != NULL)
+        l = curl_slist_append(l, auth);
     /* No "Expect: 100-continue" round trip on bodies over 1 KiB. */
     return curl_slist_append(l, "Expect:");
 }
