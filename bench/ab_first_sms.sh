@@ -6,7 +6,8 @@
 # On this virtual machine the same build's first-SMS P95 at 50/s moves by
 # more than 1 ms within minutes (bench/README.md), so one run of each build
 # compares hours, not builds. This runs `bench/first_sms.sh RATE SECONDS`
-# ROUNDS times for each nmc binary given, in turn (A B A B ...), prints one
+# ROUNDS times for each nmc binary given, in turn, the order reversed every
+# other round (A B, B A, A B, ...), prints one
 # line per run and, at the end, per label: the median P50 and P95, how many
 # runs met NMC_AB_TARGET_MS at P95 (default 3), and for every label after
 # the first, in how many rounds its P95 was lower than the first label's.
@@ -60,8 +61,13 @@ trap 'rm -f "$lines"' EXIT
 # field NAME JSON: the object or number after "NAME": in the bench's JSON
 field() { grep -o "\"$1\": *[{][^}]*[}]\|\"$1\": *[0-9.]*" <<<"$2" | head -1 | sed "s/\"$1\": *//"; }
 
+# The order turns every round (A B, B A, A B, ...): on this machine the run
+# second in its pair was the slower one in 9 of 10 pairs whichever build it
+# was (bench/README.md, 2026-12-08), so a fixed order favours the first label.
+n=${#bins[@]}
 for r in $(seq 1 "$rounds"); do
-  for i in "${!bins[@]}"; do
+  for j in $(seq 0 $((n - 1))); do
+    if [ $((r % 2)) = 1 ]; then i=$j; else i=$((n - 1 - j)); fi
     out=$(NMC_BENCH_SKIP_BUILD=1 NMC_BENCH_NMC="${bins[$i]}" bash bench/first_sms.sh "$rate" "$secs")
     tr -d '\n' <<<"$out" >>"$jsonl"
     echo >>"$jsonl"
