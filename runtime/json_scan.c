@@ -199,6 +199,17 @@ static int literal(struct scan *s, const char *word)
     return 0;
 }
 
+/* true, false, null or a number */
+static int scalar(struct scan *s)
+{
+    switch (*s->p) {
+    case 't': return literal(s, "true");
+    case 'f': return literal(s, "false");
+    case 'n': return literal(s, "null");
+    default: return number(s);
+    }
+}
+
 int nmc_json_object_strings(const char *text, size_t len, const char *const *keys, size_t nkeys, char *vals,
                             size_t cap, enum nmc_json_got *got)
 {
@@ -248,20 +259,8 @@ value: /* one value, at depth + 1 */
             return NMC_EINVAL;
         }
         goto after_value;
-    case 't':
-        if (literal(&s, "true") != 0)
-            return NMC_EINVAL;
-        goto after_value;
-    case 'f':
-        if (literal(&s, "false") != 0)
-            return NMC_EINVAL;
-        goto after_value;
-    case 'n':
-        if (literal(&s, "null") != 0)
-            return NMC_EINVAL;
-        goto after_value;
     default:
-        if (number(&s) != 0)
+        if (scalar(&s) != 0)
             return NMC_EINVAL;
         goto after_value;
     }
